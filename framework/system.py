@@ -1,0 +1,459 @@
+"""System description: microgrids, history source, tariff, storage technology, planning.
+
+Every part is a frozen dataclass validated on creation; :func:`load_system` reads a TOML file
+and :func:`system_to_dict` writes the exact configuration back (stored in every result).
+Every default lives here, in the field definitions.
+
+A system file looks like::
+
+    name = "four-microgrids"
+
+    [history]
+    source = "simbench"          # simbench | csv | netcdf | days
+    step_h = 1.0
+
+    [[microgrid]]
+    name = "households"
+    peak_load_kw = 400.0
+    load_profile = "H0-A"
+    pv_kw = 300.0
+    pv_profile = "PV3"
+
+    [tariff]
+    price_buy_per_kwh = 0.30     # one value, or one value per step of the day
+    [storage]
+    capex_energy_per_kwh = 300.0
+    [planning]
+    mode = "both"
+
+Paths in ``[history]`` are relative to the system file.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from framework.errors import InputError
+
+HISTORY_SOURCES = ("simbench", "csv", "netcdf", "days")
+QUANTITIES = ("load_kw", "pv_pu", "wind_pu")
+MODES = ("individual", "shared", "both")
+
+
+def _check(cond: bool, key: str, expected: str, value: Any) -> None:
+    if not cond:
+        raise InputError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _nonneg(obj: Any, *keys: str) -> None:
+    for key in keys:
+        value = getattr(obj, key)
+        if value is not None:
+            _check(
+                isinstance(value, (int, float)) and math.isfinite(value) and value >= 0,
+                key, "a finite number >= 0", value,
+            )
+
+
+def _vector(value: float | tuple[float, ...], key: str) -> tuple[float, ...]:
+    """A scalar or a per-step sequence, stored as a tuple; checked for finite numbers."""
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    _check(len(values) > 0, key, "a number or a non-empty list of numbers", value)
+    for v in values:
+        _check(isinstance(v, (int, float)) and math.isfinite(v), key, "finite numbers", value)
+    return tuple(float(v) for v in values)
+
+
+@dataclass(frozen=True)
+class History:
+    """Where the historical profiles come from and how they are cleaned.
+
+    Attributes
+    ----------
+    source : {"simbench", "csv", "netcdf", "days"}
+        ``simbench``: the 2016 profiles shipped in the ``simbench`` package;
+        ``csv``/``netcdf``: a history file with a time axis;
+        ``days``: a CSV of given representative days (``scenario``, ``step``, optional
+        ``probability``), used as scenarios without clustering.
+    path : str, optional
+        The file for ``csv``, ``netcdf`` and ``days`` (relative to the system file).
+    time_column : str
+        Timestamp column of a ``csv`` history.
+    step_h : float
+        Step of the scenarios in hours; the history is resampled to it (mean power).
+    max_gap_h : float
+        Gaps (missing steps, NaN runs) up to this length are interpolated linearly;
+        longer ones are an error.
+    pu_tolerance : float
+        Per-unit availability up to ``1 + pu_tolerance`` is clipped to 1; above is an error.
+    negative_tolerance : float
+        Values down to ``-negative_tolerance`` (measurement noise) are clipped to 0 and
+        counted; below is an error.
+    """
+
+    source: str = "simbench"
+    path: str | None = None
+    time_column: str = "time"
+    step_h: float = 1.0
+    max_gap_h: float = 2.0
+    pu_tolerance: float = 0.01
+    negative_tolerance: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _check(self.source in HISTORY_SOURCES, "source", f"one of {HISTORY_SOURCES}", self.source)
+        if self.source != "simbench":
+            _check(isinstance(self.path, str) and self.path != "", "path",
+                   f"a file path for source {self.source!r}", self.path)
+        _check(isinstance(self.step_h, (int, float)) and 0 < self.step_h <= 24
+               and (24 / self.step_h) == int(24 / self.step_h),
+               "step_h", "a step in hours that divides 24", self.step_h)
+        _nonneg(self, "max_gap_h", "pu_tolerance", "negative_tolerance")
+
+    @property
+    def steps_per_day(self) -> int:
+        return int(round(24 / self.step_h))
+
+
+@dataclass(frozen=True)
+class Microgrid:
+    """One microgrid: its load and renewables, where their profiles come from, its limits.
+
+    Attributes
+    ----------
+    name : str
+        Unique name; the ``microgrid`` coordinate of every dataset.
+    peak_load_kw : float
+        Peak load (kW). SimBench load profiles are per unit of their annual peak and are
+        scaled by it; for ``csv``/``netcdf``/``days`` sources the load column is in kW and
+        this value is not used (0 allowed).
+    load_profile, pv_profile, wind_profile : str, optional
+        SimBench profile names (for example ``H0-A``, ``PV3``, ``WP4``).
+    pv_kw, wind_kw : float
+        Installed PV and wind capacity (kW); availability is per unit of it.
+    import_limit_kw, export_limit_kw : float, optional
+        Grid connection limits (kW); ``None`` is unlimited; ``export_limit_kw = 0``
+        forbids export.
+    station_limit_kw : float, optional
+        Limit of the connection to the shared station (kW), charge and discharge each.
+    columns : dict
+        For ``csv``/``netcdf``/``days`` sources: which column feeds which quantity, keys
+        among ``load_kw``, ``pv_pu``, ``wind_pu``.
+    """
+
+    name: str
+    peak_load_kw: float = 0.0
+    load_profile: str | None = None
+    pv_kw: float = 0.0
+    pv_profile: str | None = None
+    wind_kw: float = 0.0
+    wind_profile: str | None = None
+    import_limit_kw: float | None = None
+    export_limit_kw: float | None = None
+    station_limit_kw: float | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.name, str) and self.name.strip() != "", "name",
+               "a non-empty string", self.name)
+        _nonneg(self, "peak_load_kw", "pv_kw", "wind_kw", "import_limit_kw",
+                "export_limit_kw", "station_limit_kw")
+        unknown = set(self.columns) - set(QUANTITIES)
+        _check(not unknown, "columns", f"keys among {QUANTITIES}", dict(self.columns))
+        object.__setattr__(self, "columns", dict(self.columns))
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """Prices per kWh (scalars or one value per step of the day) and emissions.
+
+    Attributes
+    ----------
+    price_buy_per_kwh : float or tuple
+        Grid purchase price (time of use when a vector).
+    price_sell_per_kwh : float or tuple
+        Feed-in price for exported energy.
+    price_pv_per_kwh, price_wind_per_kwh : float
+        Cost of using own PV / wind energy.
+    voll_per_kwh : float
+        Value of lost load; shedding makes every recourse problem feasible.
+    curtailment_cost_per_kwh : float
+        Cost of available renewable energy not used.
+    grid_co2_kg_per_kwh : float or tuple
+        Emission factor of grid purchases (reported).
+    co2_price_per_kg : float
+        Optional price on those emissions (0: reported only).
+    """
+
+    price_buy_per_kwh: float | tuple[float, ...] = 0.30
+    price_sell_per_kwh: float | tuple[float, ...] = 0.05
+    price_pv_per_kwh: float = 0.0
+    price_wind_per_kwh: float = 0.0
+    voll_per_kwh: float = 10.0
+    curtailment_cost_per_kwh: float = 0.0
+    grid_co2_kg_per_kwh: float | tuple[float, ...] = 0.4
+    co2_price_per_kg: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("price_buy_per_kwh", "price_sell_per_kwh", "grid_co2_kg_per_kwh"):
+            object.__setattr__(self, key, _vector(getattr(self, key), key))
+        _nonneg(self, "price_pv_per_kwh", "price_wind_per_kwh", "voll_per_kwh",
+                "curtailment_cost_per_kwh", "co2_price_per_kg")
+        _check(min(self.grid_co2_kg_per_kwh) >= 0, "grid_co2_kg_per_kwh", "values >= 0",
+               self.grid_co2_kg_per_kwh)
+
+    def per_step(self, key: str, steps: int) -> tuple[float, ...]:
+        """The vector ``key`` with one value per step (a scalar is repeated)."""
+        values = getattr(self, key)
+        if len(values) == 1:
+            return values * steps
+        if len(values) != steps:
+            raise InputError(
+                f"tariff.{key}: expected 1 or {steps} values (one per step of the day), "
+                f"got {len(values)}"
+            )
+        return values
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Storage technology, for individual batteries and the shared station alike.
+
+    Attributes
+    ----------
+    capex_energy_per_kwh, capex_power_per_kw : float
+        Investment per kWh of energy capacity and per kW of converter power.
+    om_fraction_per_yr : float
+        Fixed O&M per year as a fraction of the investment.
+    lifetime_yr, discount_rate : float
+        Annuity factor ``crf = r(1+r)^n / ((1+r)^n - 1)``, ``1/n`` at ``r = 0``.
+    eta_charge, eta_discharge : float
+        Efficiencies in (0, 1].
+    soc_min_frac, soc_max_frac : float
+        State-of-charge window as fractions of the energy capacity.
+    self_discharge_per_h : float
+        Fraction of the stored energy lost per hour.
+    degradation_cost_per_kwh : float
+        Cost per kWh of throughput (charge + discharge).
+    energy_min_kwh, energy_max_kwh, power_max_kw : float, optional
+        Bounds on the capacities of each storage.
+    power_to_energy_min_per_h, power_to_energy_max_per_h : float, optional
+        Bounds on ``P / E`` (1/h).
+    """
+
+    capex_energy_per_kwh: float = 300.0
+    capex_power_per_kw: float = 150.0
+    om_fraction_per_yr: float = 0.01
+    lifetime_yr: float = 15.0
+    discount_rate: float = 0.05
+    eta_charge: float = 0.95
+    eta_discharge: float = 0.95
+    soc_min_frac: float = 0.1
+    soc_max_frac: float = 0.9
+    self_discharge_per_h: float = 0.0
+    degradation_cost_per_kwh: float = 0.0
+    energy_min_kwh: float | None = None
+    energy_max_kwh: float | None = None
+    power_max_kw: float | None = None
+    power_to_energy_min_per_h: float | None = None
+    power_to_energy_max_per_h: float | None = None
+
+    def __post_init__(self) -> None:
+        _nonneg(self, "capex_energy_per_kwh", "capex_power_per_kw", "om_fraction_per_yr",
+                "discount_rate", "self_discharge_per_h", "degradation_cost_per_kwh",
+                "energy_min_kwh", "energy_max_kwh", "power_max_kw",
+                "power_to_energy_min_per_h", "power_to_energy_max_per_h")
+        _check(isinstance(self.lifetime_yr, (int, float)) and self.lifetime_yr > 0,
+               "lifetime_yr", "a number > 0", self.lifetime_yr)
+        for key in ("eta_charge", "eta_discharge"):
+            value = getattr(self, key)
+            _check(isinstance(value, (int, float)) and 0 < value <= 1, key, "a value in (0, 1]",
+                   value)
+        for key in ("soc_min_frac", "soc_max_frac", "self_discharge_per_h"):
+            value = getattr(self, key)
+            _check(0 <= value <= 1, key, "a fraction in [0, 1]", value)
+        _check(self.soc_min_frac < self.soc_max_frac, "soc_min_frac",
+               f"less than soc_max_frac = {self.soc_max_frac}", self.soc_min_frac)
+        if self.energy_min_kwh is not None and self.energy_max_kwh is not None:
+            _check(self.energy_min_kwh <= self.energy_max_kwh, "energy_min_kwh",
+                   f"at most energy_max_kwh = {self.energy_max_kwh}", self.energy_min_kwh)
+        if (self.power_to_energy_min_per_h is not None
+                and self.power_to_energy_max_per_h is not None):
+            _check(self.power_to_energy_min_per_h <= self.power_to_energy_max_per_h,
+                   "power_to_energy_min_per_h",
+                   f"at most power_to_energy_max_per_h = {self.power_to_energy_max_per_h}",
+                   self.power_to_energy_min_per_h)
+
+    @property
+    def crf(self) -> float:
+        """Capital recovery factor (1/yr)."""
+        r, n = self.discount_rate, self.lifetime_yr
+        if r == 0:
+            return 1.0 / n
+        return r * (1 + r) ** n / ((1 + r) ** n - 1)
+
+    @property
+    def annual_factor(self) -> float:
+        """``crf + om_fraction_per_yr``: annual cost per unit of investment (1/yr)."""
+        return self.crf + self.om_fraction_per_yr
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What differs for the shared station.
+
+    Attributes
+    ----------
+    capex_multiplier : float
+        Multiplies both capex rates of the station (economies of scale when below 1).
+    exchange_fee_per_kwh : float
+        Network-use fee on energy moved to and from the station.
+    """
+
+    capex_multiplier: float = 1.0
+    exchange_fee_per_kwh: float = 0.0
+
+    def __post_init__(self) -> None:
+        _nonneg(self, "capex_multiplier", "exchange_fee_per_kwh")
+
+
+@dataclass(frozen=True)
+class Planning:
+    """How the planning problem is posed.
+
+    Attributes
+    ----------
+    mode : {"individual", "shared", "both"}
+        Who owns storage: each microgrid its own, one shared station, or both for comparison.
+    days_per_year : float
+        Annual operating cost = ``days_per_year * sum_s pi_s * daily_cost_s``.
+    """
+
+    mode: str = "both"
+    days_per_year: float = 365.0
+
+    def __post_init__(self) -> None:
+        _check(self.mode in MODES, "mode", f"one of {MODES}", self.mode)
+        _check(isinstance(self.days_per_year, (int, float)) and self.days_per_year > 0,
+               "days_per_year", "a number > 0", self.days_per_year)
+
+
+@dataclass(frozen=True)
+class System:
+    """A complete system: the microgrids and everything the planning model needs."""
+
+    microgrids: tuple[Microgrid, ...]
+    name: str = "system"
+    history: History = field(default_factory=History)
+    tariff: Tariff = field(default_factory=Tariff)
+    storage: Storage = field(default_factory=Storage)
+    shared: Shared = field(default_factory=Shared)
+    planning: Planning = field(default_factory=Planning)
+    base_dir: str = "."
+
+    def __post_init__(self) -> None:
+        _check(len(self.microgrids) > 0, "microgrid", "at least one [[microgrid]]", [])
+        names = [mg.name for mg in self.microgrids]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        _check(not dupes, "microgrid.name", "unique names", dupes)
+
+    @property
+    def names(self) -> list[str]:
+        return [mg.name for mg in self.microgrids]
+
+    def resolve(self, path: str) -> Path:
+        """A path from the system file, relative to the file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+_SECTIONS = {"history": History, "tariff": Tariff, "storage": Storage, "shared": Shared,
+             "planning": Planning}
+
+
+def _make(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where}: expected a table, got {data!r}")
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}")
+    try:
+        return cls(**data)
+    except InputError as err:
+        raise InputError(f"{where}.{err}") from None
+    except TypeError as err:  # a required key is missing
+        raise InputError(f"{where}: {err}") from None
+
+
+def system_from_dict(data: Mapping[str, Any], where: str = "system",
+                     base_dir: str | Path = ".") -> System:
+    """Build a validated :class:`System` from a (TOML-shaped) mapping.
+
+    Parameters
+    ----------
+    data : mapping
+        Top-level keys ``name``, ``microgrid`` (list of tables) and the sections
+        ``history``, ``tariff``, ``storage``, ``shared``, ``planning``.
+    where : str
+        Prefix for error messages (the file name).
+    base_dir : path
+        Folder that relative paths in ``[history]`` are resolved against.
+    """
+    valid = ["name", "microgrid", *_SECTIONS]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}")
+    raw_mgs = data.get("microgrid", [])
+    if not isinstance(raw_mgs, list) or not raw_mgs:
+        raise InputError(f"{where}: expected at least one [[microgrid]] table")
+    microgrids = tuple(
+        _make(Microgrid, mg, f"{where}: microgrid[{k}]") for k, mg in enumerate(raw_mgs)
+    )
+    sections = {key: _make(cls, data.get(key, {}), f"{where}: {key}")
+                for key, cls in _SECTIONS.items()}
+    try:
+        return System(microgrids=microgrids, name=str(data.get("name", "system")),
+                      base_dir=str(base_dir), **sections)
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
+
+
+def load_system(path: str | Path) -> System:
+    """Read and validate a system TOML file; errors name the file and the key."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: system file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: not valid TOML: {err}") from None
+    return system_from_dict(data, where=str(path), base_dir=path.parent)
+
+
+def default_system_path() -> Path:
+    """The default system shipped with the package (four microgrids on SimBench profiles)."""
+    return Path(__file__).parent / "data" / "default_system.toml"
+
+
+def default_system() -> System:
+    """The default system (see :func:`default_system_path`)."""
+    return load_system(default_system_path())
+
+
+def system_to_dict(system: System) -> dict[str, Any]:
+    """The configuration as a TOML-shaped dict (``None`` values left out), for provenance."""
+
+    def clean(d: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
+                if v is not None}
+
+    out: dict[str, Any] = {"name": system.name,
+                           "microgrid": [clean(asdict(mg)) for mg in system.microgrids]}
+    for key in _SECTIONS:
+        out[key] = clean(asdict(getattr(system, key)))
+    return out

@@ -1,0 +1,1 @@
+"""Scenario generation: historical profiles -> cleaned history -> weighted representative days."""
