@@ -82,7 +82,10 @@ class History:
     path : str, optional
         The file for ``csv``, ``netcdf`` and ``days`` (relative to the system file).
     time_column : str
-        Timestamp column of a ``csv`` history.
+        Timestamp column of a ``csv`` history (or the time dimension of a ``netcdf`` one).
+    scenario_column, step_column, probability_column : str
+        Columns of a ``days`` file. Without a scenario column the file is one day; without
+        a probability column the days are equally likely.
     step_h : float
         Step of the scenarios in hours; the history is resampled to it (mean power).
     max_gap_h : float
@@ -98,6 +101,9 @@ class History:
     source: str = "simbench"
     path: str | None = None
     time_column: str = "time"
+    scenario_column: str = "scenario"
+    step_column: str = "step"
+    probability_column: str = "probability"
     step_h: float = 1.0
     max_gap_h: float = 2.0
     pu_tolerance: float = 0.01
