@@ -248,6 +248,13 @@ class Storage:
         Bounds on the capacities of each storage.
     power_to_energy_min_per_h, power_to_energy_max_per_h : float, optional
         Bounds on ``P / E`` (1/h).
+    module_energy_kwh, module_power_kw : float, optional
+        Modular sizing: when both are set, each storage is built from a whole number of
+        modules of this energy and power (an integer first stage, solved as a MILP).
+    max_modules : int
+        Most modules in one storage (modular sizing only).
+    fixed_cost : float
+        Investment per storage built, whatever its size (modular sizing only).
     """
 
     capex_energy_per_kwh: float = 300.0
@@ -266,8 +273,21 @@ class Storage:
     power_max_kw: float | None = None
     power_to_energy_min_per_h: float | None = None
     power_to_energy_max_per_h: float | None = None
+    module_energy_kwh: float | None = None
+    module_power_kw: float | None = None
+    max_modules: int = 100
+    fixed_cost: float = 0.0
 
     def __post_init__(self) -> None:
+        _check((self.module_energy_kwh is None) == (self.module_power_kw is None),
+               "module_power_kw", "set together with module_energy_kwh (modular sizing)",
+               self.module_power_kw)
+        _check(isinstance(self.max_modules, int) and self.max_modules >= 1, "max_modules",
+               "an integer >= 1", self.max_modules)
+        for key in ("module_energy_kwh", "module_power_kw"):
+            value = getattr(self, key)
+            _check(value is None or value > 0, key, "a number > 0", value)
+        _nonneg(self, "fixed_cost")
         _nonneg(self, "capex_energy_per_kwh", "capex_power_per_kw", "om_fraction_per_yr",
                 "discount_rate", "self_discharge_per_h", "degradation_cost_per_kwh",
                 "energy_min_kwh", "energy_max_kwh", "power_max_kw",
@@ -292,6 +312,11 @@ class Storage:
                    "power_to_energy_min_per_h",
                    f"at most power_to_energy_max_per_h = {self.power_to_energy_max_per_h}",
                    self.power_to_energy_min_per_h)
+
+    @property
+    def modular(self) -> bool:
+        """Whether storages are built from whole modules (integer first stage)."""
+        return self.module_energy_kwh is not None
 
     @property
     def crf(self) -> float:
@@ -365,6 +390,8 @@ class System:
         names = [mg.name for mg in self.microgrids]
         dupes = sorted({n for n in names if names.count(n) > 1})
         _check(not dupes, "microgrid.name", "unique names", dupes)
+        _check("station" not in names, "microgrid.name",
+               "names other than 'station' (the shared station's name)", "station")
 
     @property
     def names(self) -> list[str]:

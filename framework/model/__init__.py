@@ -1,0 +1,23 @@
+"""The planning model: one builder for the first stage and the dispatch of one scenario."""
+
+from framework.model.build import (
+    COST_TERMS,
+    build_scenario_model,
+    define_dispatch,
+    define_first_stage,
+    first_stage_vars,
+)
+from framework.model.data import (
+    STATION,
+    ScenarioData,
+    check_scenarios_match,
+    scenario_data,
+    scenario_name,
+    storage_members,
+)
+
+__all__ = [
+    "COST_TERMS", "STATION", "ScenarioData", "build_scenario_model", "check_scenarios_match",
+    "define_dispatch", "define_first_stage", "first_stage_vars", "scenario_data",
+    "scenario_name", "storage_members",
+]

@@ -1,0 +1,100 @@
+"""The data of one scenario as the model builder takes it, and the storages of a mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+
+from framework.errors import InputError
+from framework.system import System
+
+STATION = "station"
+
+
+@dataclass(frozen=True)
+class ScenarioData:
+    """One representative day: profiles of every microgrid, its probability and step.
+
+    Attributes
+    ----------
+    name : str
+        Scenario name (``scen<k>``), as mpi-sppy names scenarios.
+    probability : float
+        Weight ``pi_s`` of the scenario (the probabilities of a set sum to 1).
+    step_h : float
+        Step length ``dt_h`` (h).
+    microgrids : tuple of str
+        Microgrid names, the column order of the arrays.
+    load_kw, pv_pu, wind_pu : ndarray, shape (steps, microgrids)
+        Load (kW) and PV / wind availability (per unit of installed capacity).
+    """
+
+    name: str
+    probability: float
+    step_h: float
+    microgrids: tuple[str, ...]
+    load_kw: np.ndarray
+    pv_pu: np.ndarray
+    wind_pu: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return self.load_kw.shape[0]
+
+    def column(self, microgrid: str) -> int:
+        return self.microgrids.index(microgrid)
+
+
+def scenario_name(k: int) -> str:
+    """The name of scenario ``k`` (mpi-sppy convention: a prefix and a trailing number)."""
+    return f"scen{k}"
+
+
+def scenario_data(scenarios: xr.Dataset, k: int) -> ScenarioData:
+    """The :class:`ScenarioData` of scenario number ``k`` (position) of a scenario dataset."""
+    sel = scenarios.isel(scenario=k)
+    arrays = {
+        q: np.ascontiguousarray(sel[q].transpose("step", "microgrid").values, dtype=float)
+        for q in ("load_kw", "pv_pu", "wind_pu")
+    }
+    return ScenarioData(
+        name=scenario_name(k),
+        probability=float(sel["probability"]),
+        step_h=float(scenarios.attrs["step_h"]),
+        microgrids=tuple(str(m) for m in scenarios["microgrid"].values),
+        **arrays,
+    )
+
+
+def check_scenarios_match(system: System, scenarios: xr.Dataset,
+                          where: str = "scenarios") -> None:
+    """Check that a scenario set fits a system: every microgrid present, same step."""
+    present = {str(m) for m in scenarios["microgrid"].values}
+    missing = [name for name in system.names if name not in present]
+    if missing:
+        raise InputError(
+            f"{where}: microgrid(s) {missing} of system {system.name!r} are not in the "
+            f"scenarios (they have {sorted(present)}); generate scenarios for this system"
+        )
+    step_h = float(scenarios.attrs.get("step_h", np.nan))
+    if not np.isclose(step_h, system.history.step_h):
+        raise InputError(
+            f"{where}: step_h = {step_h} h but the system's history.step_h = "
+            f"{system.history.step_h} h"
+        )
+
+
+def storage_members(mode: str, microgrids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Storages of a mode and the microgrids each one serves.
+
+    ``individual``: one storage per microgrid, named after it; ``shared``: one station
+    named ``station`` serving all.
+    """
+    if mode == "individual":
+        return {name: (name,) for name in microgrids}
+    if mode == "shared":
+        return {STATION: tuple(microgrids)}
+    raise InputError(f"mode: expected 'individual' or 'shared', got {mode!r}")

@@ -1,0 +1,49 @@
+"""The scenario creator that the extensive form and mpi-sppy share."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import pyomo.environ as pyo
+import xarray as xr
+from mpisppy.utils import sputils
+
+from framework.model.build import build_scenario_model, first_stage_vars
+from framework.model.data import scenario_data
+from framework.system import System
+
+
+def scenario_number(name: str) -> int:
+    """The position of a scenario from its mpi-sppy name (``scen<k>``)."""
+    return int(name.removeprefix("scen"))
+
+
+def scenario_creator(scenario_name: str, *, system: System, scenarios: xr.Dataset, mode: str,
+                     microgrids: Sequence[str] | None = None,
+                     fixed_capacity: Mapping[str, Mapping[str, float]] | None = None
+                     ) -> pyo.ConcreteModel:
+    """Build scenario ``scen<k>`` and attach the root node (first-stage cost and variables).
+
+    ``fixed_capacity`` (``{"cap_energy_kwh": {k: E}, "cap_power_kw": {k: P}}``) fixes the
+    first stage, for the evaluation of a given plan.
+    """
+    data = scenario_data(scenarios, scenario_number(scenario_name))
+    m = build_scenario_model(system, data, mode, microgrids=microgrids)
+    if fixed_capacity is not None:
+        fix_capacity(m, system, fixed_capacity)
+    sputils.attach_root_node(m, m.capex_annual, first_stage_vars(m))
+    return m
+
+
+def fix_capacity(m: pyo.ConcreteModel, system: System,
+                 capacity: Mapping[str, Mapping[str, float]]) -> None:
+    """Fix the capacities of every storage of ``m`` (and, if modular, the module counts)."""
+    tech = system.storage
+    for k in m.K:
+        energy = float(capacity["cap_energy_kwh"][k])
+        m.cap_energy_kwh[k].fix(energy)
+        m.cap_power_kw[k].fix(float(capacity["cap_power_kw"][k]))
+        if tech.modular:
+            n = round(energy / tech.module_energy_kwh)
+            m.n_modules[k].fix(n)
+            m.built[k].fix(int(n > 0))

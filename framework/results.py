@@ -1,0 +1,197 @@
+"""Results as ``xr.Dataset``: assembly from solved models, provenance, NetCDF I/O.
+
+One schema for every method. Dimensions: ``mode`` (individual, shared), ``storage`` (each
+microgrid's own battery, named after it, and the ``station``; a storage absent in a mode has
+capacity 0 there), ``scenario``, ``step``, ``microgrid``, ``cost_term``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from framework.errors import InputError
+from framework.io import write_netcdf
+from framework.kpi import add_kpis
+from framework.model import COST_TERMS
+from framework.system import System, system_to_dict
+
+DISPATCH_VARS = ("grid_import_kw", "grid_export_kw", "pv_used_kw", "wind_used_kw", "shed_kw",
+                 "charge_kw", "discharge_kw")
+INPUT_VARS = ("probability", "load_kw", "pv_pu", "wind_pu", "pv_kw", "wind_kw")
+UNITS = {"cap_energy_kwh": "kWh", "cap_power_kw": "kW", "soc_kwh": "kWh", "curtailed_kw": "kW",
+         "daily_cost": "currency/day", "capex_annual": "currency/yr",
+         "annual_cost": "currency/yr", "co2_kg": "kg/day", "probability": "1"}
+UNITS.update({v: "kW" for v in DISPATCH_VARS})
+
+
+def _indexed(component: Any, first: Sequence[Any], second: Sequence[Any]) -> np.ndarray:
+    values = component.extract_values() if isinstance(component, pyo.Var) else {
+        idx: pyo.value(component[idx]) for idx in component}
+    return np.array([[values[a, b] for b in second] for a in first], dtype=float)
+
+
+def mode_result(system: System, scenarios: xr.Dataset, mode: str, first_stage: pyo.Block,
+                dispatch: Sequence[pyo.Block]) -> xr.Dataset:
+    """Collect the solution of one mode into a dataset with a ``mode`` dimension of length 1.
+
+    Parameters
+    ----------
+    first_stage : pyomo Block
+        Holds ``K``, ``cap_energy_kwh``, ``cap_power_kw`` and ``capex_annual``.
+    dispatch : sequence of pyomo Block
+        The solved dispatch block of every scenario, in the order of ``scenarios.scenario``.
+    """
+    storages = list(first_stage.K)
+    mgs = list(dispatch[0].I)
+    steps = list(dispatch[0].T)
+    dims = ("scenario", "step", "microgrid")
+    data: dict[str, Any] = {}
+    for name in (*DISPATCH_VARS, "curtailed_kw"):
+        data[name] = (dims, np.stack([_indexed(getattr(d, name), mgs, steps).T
+                                      for d in dispatch]))
+    data["soc_kwh"] = (("scenario", "step", "storage"),
+                       np.stack([_indexed(d.soc_kwh, storages, steps).T for d in dispatch]))
+    data["daily_cost"] = (("scenario", "cost_term"), np.array(
+        [[pyo.value(d.cost[term]) for term in COST_TERMS] for d in dispatch]))
+    data["co2_kg"] = (("scenario",), np.array([pyo.value(d.co2_kg) for d in dispatch]))
+    data["cap_energy_kwh"] = (("storage",), np.array(
+        [pyo.value(first_stage.cap_energy_kwh[k]) for k in storages]))
+    data["cap_power_kw"] = (("storage",), np.array(
+        [pyo.value(first_stage.cap_power_kw[k]) for k in storages]))
+    data["capex_annual"] = ((), float(pyo.value(first_stage.capex_annual)))
+    sel = scenarios.sel(microgrid=mgs)
+    ds = xr.Dataset(
+        data,
+        coords={"scenario": scenarios["scenario"].values, "step": steps, "microgrid": mgs,
+                "storage": storages, "cost_term": list(COST_TERMS)},
+    )
+    for name in INPUT_VARS[:4]:
+        ds[name] = sel[name].transpose(*[d for d in dims if d in sel[name].dims])
+    ds["pv_kw"] = ("microgrid", [_mg(system, i).pv_kw for i in mgs])
+    ds["wind_kw"] = ("microgrid", [_mg(system, i).wind_kw for i in mgs])
+    ds = add_kpis(ds, system)
+    for name, unit in UNITS.items():
+        if name in ds:
+            ds[name].attrs["units"] = unit
+    solved = [name for name in ds.data_vars if name not in INPUT_VARS]
+    return xr.merge([ds[solved].expand_dims(mode=[mode]), ds[list(INPUT_VARS)]],
+                    combine_attrs="override")
+
+
+def _mg(system: System, name: str) -> Any:
+    return next(mg for mg in system.microgrids if mg.name == name)
+
+
+def combine_modes(results: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Put the results of several modes side by side along ``mode``.
+
+    A storage that does not exist in a mode has capacity 0 there and no state of charge
+    (NaN).
+    """
+    out = xr.concat(results, dim="mode", data_vars="minimal", coords="minimal",
+                    compat="override", join="outer",
+                    fill_value={"cap_energy_kwh": 0.0, "cap_power_kw": 0.0,
+                                "equivalent_full_cycles_per_yr": 0.0})
+    out.attrs = dict(results[0].attrs)
+    if {"individual", "shared"} <= set(out["mode"].values):
+        saving = float(out["annual_cost"].sel(mode="individual")
+                       - out["annual_cost"].sel(mode="shared"))
+        out.attrs["saving_of_sharing_per_yr"] = saving
+    return out
+
+
+def git_commit() -> str:
+    """The commit of the source tree, with ``-dirty`` if it has changes; ``unknown`` outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, check=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages a result depends on."""
+    out = {"python": platform.python_version()}
+    for pkg in ("sesplan", "pyomo", "highspy", "mpi-sppy", "numpy", "xarray", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def provenance(system: System, scenarios: xr.Dataset, method: str, **extra: Any
+               ) -> dict[str, Any]:
+    """Attributes stored in every result: config, method, versions, commit, seed, time."""
+    attrs = {
+        "method": method,
+        "system": system.name,
+        "config": json.dumps(system_to_dict(system), sort_keys=True),
+        "versions": json.dumps(versions(), sort_keys=True),
+        "git_commit": git_commit(),
+        "seed": int(scenarios.attrs.get("seed", 0)),
+        "scenario_method": str(scenarios.attrs.get("method", "unknown")),
+        "scenario_source": str(scenarios.attrs.get("source", "unknown")),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    attrs.update({k: (json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
+                  for k, v in extra.items()})
+    return attrs
+
+
+def write_result(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a result atomically as NetCDF."""
+    return write_netcdf(ds, path)
+
+
+def read_result(path: str | Path) -> xr.Dataset:
+    """Read a result file into memory; an error names the file if it is not a result."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: result file not found")
+    with xr.open_dataset(path) as ds:
+        ds = ds.load()
+    for name in ("cap_energy_kwh", "annual_cost"):
+        if name not in ds:
+            raise InputError(f"{path}: not a sesplan result (no variable {name!r})")
+    return ds
+
+
+def summary(ds: xr.Dataset) -> dict[str, Any]:
+    """Objective, capacities and KPIs per mode, as plain Python values (for ``--json``)."""
+    out: dict[str, Any] = {"method": ds.attrs.get("method"), "modes": {}}
+    for mode in ds["mode"].values:
+        r = ds.sel(mode=mode)
+        built = [str(k) for k in r["storage"].values if float(r["cap_energy_kwh"].sel(storage=k))
+                 > 1e-6 or float(r["cap_power_kw"].sel(storage=k)) > 1e-6]
+        out["modes"][str(mode)] = {
+            "annual_cost": float(r["annual_cost"]),
+            "annual_cost_split": {"capex": float(r["capex_annual"]), **{
+                str(t): float(r["annual_operating_cost"].sel(cost_term=t))
+                for t in r["cost_term"].values}},
+            "cap_energy_kwh": {k: float(r["cap_energy_kwh"].sel(storage=k)) for k in built},
+            "cap_power_kw": {k: float(r["cap_power_kw"].sel(storage=k)) for k in built},
+            "total_energy_kwh": float(r["cap_energy_kwh"].sum()),
+            "total_power_kw": float(r["cap_power_kw"].sum()),
+            "kpis": {name: float(r[name]) for name in (
+                "self_sufficiency", "curtailment_share", "peak_import_kw", "co2_t_per_yr",
+                "shed_kwh_per_yr")},
+        }
+    if "saving_of_sharing_per_yr" in ds.attrs:
+        out["saving_of_sharing_per_yr"] = float(ds.attrs["saving_of_sharing_per_yr"])
+    return out

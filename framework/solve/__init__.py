@@ -1,0 +1,1 @@
+"""Solution methods over the one model builder."""
