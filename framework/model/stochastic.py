@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import pyomo.environ as pyo
 import xarray as xr
-from mpisppy.utils import sputils
+from framework._mpisppy import sputils
 
 from framework.model.build import build_scenario_model, first_stage_vars
 from framework.model.data import scenario_data

@@ -7,7 +7,7 @@ import time
 from typing import Mapping, Sequence
 
 import xarray as xr
-from mpisppy.utils import sputils
+from framework._mpisppy import sputils
 
 from framework.model import check_scenarios_match, scenario_name
 from framework.model.stochastic import scenario_creator

@@ -1,0 +1,200 @@
+"""The ``sesplan`` command: thin wrappers over the documented Python API.
+
+Each subcommand reads its inputs, calls one library function and writes its output
+atomically; a user mistake prints one line (``sesplan: error: ...``) and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from framework import __version__
+from framework.errors import InputError
+from framework.solve.highs import SolveError
+from framework.system import System, default_system_path, load_system
+
+log = logging.getLogger("sesplan")
+
+
+def _system(path: str | None) -> System:
+    return load_system(path if path else default_system_path())
+
+
+def _modes(mode: str) -> list[str]:
+    return ["individual", "shared"] if mode == "both" else [mode]
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def cmd_scenarios(args: argparse.Namespace) -> None:
+    """``sesplan scenarios``: history -> clustered representative days -> NetCDF."""
+    from scenarios_gen.pipeline import scenarios_for
+    from scenarios_gen.scenarios import write_scenarios
+
+    system = _system(args.system)
+    ds = scenarios_for(system, n_clusters=args.clusters, method=args.method,
+                       extreme_days=args.extreme_days, seed=args.seed, all_days=args.all_days)
+    write_scenarios(ds, args.output)
+    log.info("wrote %d scenarios to %s", ds.sizes["scenario"], args.output)
+    if args.json:
+        _print_json({
+            "output": str(args.output), "n_scenarios": int(ds.sizes["scenario"]),
+            "probability": [float(p) for p in ds["probability"].values],
+            "method": ds.attrs.get("method"), "seed": int(ds.attrs.get("seed", 0)),
+            "metrics": json.loads(ds.attrs.get("metrics", "{}")),
+        })
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    """``sesplan plan``: optimal capacities and dispatch for one or both modes."""
+    from framework.report import comparison_table
+    from framework.results import summary, write_result
+    from framework.solve.ef import plan_ef
+    from scenarios_gen.scenarios import read_scenarios
+
+    system = _system(args.system)
+    scenarios = read_scenarios(args.scenarios)
+    ds = plan_ef(system, scenarios, modes=_modes(args.mode), time_limit_s=args.time_limit)
+    write_result(ds, args.output)
+    log.info("wrote %s", args.output)
+    if args.json:
+        _print_json(summary(ds))
+    else:
+        print(comparison_table(ds))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """``sesplan evaluate``: a plan's capacities on another scenario set."""
+    from framework.evaluate import evaluate_plan
+    from framework.report import comparison_table
+    from framework.results import read_result, summary, write_result
+    from scenarios_gen.scenarios import read_scenarios
+
+    system = _system(args.system)
+    ds = evaluate_plan(system, read_scenarios(args.scenarios), read_result(args.plan))
+    write_result(ds, args.output)
+    if args.json:
+        _print_json(summary(ds))
+    else:
+        print(comparison_table(ds))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """``sesplan demo``: the default system from history to individual vs shared storage."""
+    from framework.report import comparison_table
+    from framework.results import write_result
+    from framework.solve.ef import plan_ef
+    from scenarios_gen.pipeline import scenarios_for
+    from scenarios_gen.scenarios import write_scenarios
+
+    out = Path(args.output)
+    start = time.perf_counter()
+    system = _system(None)
+    print(f"sesplan demo: system {system.name!r} with microgrids {', '.join(system.names)}")
+    scenarios = scenarios_for(system, n_clusters=args.clusters, seed=args.seed)
+    write_scenarios(scenarios, out / "scenarios.nc")
+    print(f"1. {scenarios.sizes['scenario']} representative days (k-means) "
+          f"-> {out / 'scenarios.nc'}")
+    result = plan_ef(system, scenarios)
+    write_result(result, out / "plan.nc")
+    print(f"2. individual vs shared storage (extensive form, HiGHS) -> {out / 'plan.nc'}\n")
+    print(comparison_table(result))
+    print(f"\ndone in {time.perf_counter() - start:.1f} s")
+
+
+def _add_system(p: argparse.ArgumentParser, positional: bool = True) -> None:
+    help_ = "system TOML file (default: the four-microgrid system shipped with sesplan)"
+    if positional:
+        p.add_argument("system", nargs="?", default=None, metavar="SYSTEM.toml", help=help_)
+    else:
+        p.add_argument("--system", default=None, metavar="SYSTEM.toml", help=help_)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``sesplan`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="sesplan",
+        description="Plan shared energy storage for several microgrids under uncertainty.",
+        epilog="Run 'sesplan COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"sesplan {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("scenarios", help="cluster historical days into weighted scenarios",
+                       description="Load, clean and cluster the history of a system into "
+                       "weighted representative days, written as NetCDF.")
+    _add_system(p, positional=False)
+    p.add_argument("--clusters", "-k", type=int, default=12, help="number of clustered days")
+    p.add_argument("--method", choices=("kmeans", "kmedoids", "hierarchical"),
+                   default="kmeans", help="clustering method (default kmeans)")
+    p.add_argument("--extreme-days", type=int, default=0,
+                   help="days kept as their own scenarios (highest net load, lowest renewables)")
+    p.add_argument("--all-days", action="store_true",
+                   help="every historical day its own scenario (no clustering)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (stored in the file)")
+    p.add_argument("-o", "--output", default="scenarios.nc", help="output NetCDF file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser("plan", help="size individual and/or shared storage",
+                       description="Optimal storage capacities and dispatch over the scenarios.")
+    _add_system(p)
+    p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
+    p.add_argument("--method", choices=("ef",), default="ef",
+                   help="ef: extensive form on HiGHS")
+    p.add_argument("--mode", choices=("individual", "shared", "both"), default="both",
+                   help="who owns storage (default both, with the saving of sharing)")
+    p.add_argument("--time-limit", type=float, default=None, help="solver time limit (s)")
+    p.add_argument("-o", "--output", default="result.nc", help="output NetCDF file")
+    p.add_argument("--json", action="store_true",
+                   help="print objective, capacities and KPIs per mode as JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("evaluate", help="evaluate a plan's capacities on other days",
+                       description="Fix the capacities of a plan and optimise the dispatch "
+                       "on another scenario set (out-of-sample).")
+    _add_system(p)
+    p.add_argument("--plan", required=True, help="result file of 'plan'")
+    p.add_argument("--scenarios", "-s", required=True, help="scenario file to evaluate on")
+    p.add_argument("-o", "--output", default="evaluation.nc", help="output NetCDF file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="run the default system end to end",
+                       description="Scenarios of the default system, then individual vs "
+                       "shared storage, with a printed comparison.")
+    p.add_argument("--clusters", "-k", type=int, default=8, help="number of clustered days")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("-o", "--output", default="results/demo", help="output folder")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sesplan`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        args.func(args)
+    except InputError as err:
+        print(f"sesplan: error: {err}", file=sys.stderr)
+        return 2
+    except SolveError as err:
+        print(f"sesplan: solver error: {err}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
