@@ -6,6 +6,6 @@ import io
 with contextlib.redirect_stdout(io.StringIO()):
     import mpisppy  # noqa: F401  (prints "Initializing mpi-sppy" on import)
 
-from mpisppy.utils import sputils  # noqa: E402
+from mpisppy.utils import sputils
 
 __all__ = ["sputils"]

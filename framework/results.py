@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -147,7 +148,7 @@ def provenance(system: System, scenarios: xr.Dataset, method: str, **extra: Any
         "seed": int(scenarios.attrs.get("seed", 0)),
         "scenario_method": str(scenarios.attrs.get("method", "unknown")),
         "scenario_source": str(scenarios.attrs.get("source", "unknown")),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     attrs.update({k: (json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
                   for k, v in extra.items()})

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from framework.errors import InputError
 
@@ -121,7 +122,7 @@ class History:
 
     @property
     def steps_per_day(self) -> int:
-        return int(round(24 / self.step_h))
+        return round(24 / self.step_h)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ battery in ``individual`` mode, the ``station`` in ``shared`` mode).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pyomo.environ as pyo
 
@@ -185,22 +185,24 @@ def define_daily_cost(d: pyo.Block, system: System, data: ScenarioData,
     co2 = tariff.per_step("grid_co2_kg_per_kwh", T)
     fee = system.shared.exchange_fee_per_kwh if shared else 0.0
     it = [(i, t) for i in d.I for t in d.T]
-    throughput = sum(d.charge_kw[i, t] + d.discharge_kw[i, t] for i, t in it)
+    imp, exp_, chg, dis = d.grid_import_kw, d.grid_export_kw, d.charge_kw, d.discharge_kw
     d.curtailed_kw = pyo.Expression(d.I, d.T, rule=lambda b, i, t: (
         pv_avail[i, t] + wind_avail[i, t] - b.pv_used_kw[i, t] - b.wind_used_kw[i, t]))
-    d.co2_kg = pyo.Expression(expr=dt * sum(co2[t] * d.grid_import_kw[i, t] for i, t in it))
-    d.cost = pyo.Expression(list(COST_TERMS), rule=lambda b, term: dt * {
-        "energy": sum(buy[t] * b.grid_import_kw[i, t] - sell[t] * b.grid_export_kw[i, t]
-                      for i, t in it),
-        "shedding": tariff.voll_per_kwh * sum(b.shed_kw[i, t] for i, t in it),
-        "renewables": sum(tariff.price_pv_per_kwh * b.pv_used_kw[i, t]
-                          + tariff.price_wind_per_kwh * b.wind_used_kw[i, t] for i, t in it),
-        "curtailment": tariff.curtailment_cost_per_kwh * sum(b.curtailed_kw[i, t]
-                                                             for i, t in it),
+    d.co2_kg = pyo.Expression(expr=dt * pyo.quicksum(co2[t] * imp[i, t] for i, t in it))
+    throughput = pyo.quicksum(chg[i, t] + dis[i, t] for i, t in it)
+    terms = {
+        "energy": pyo.quicksum(buy[t] * imp[i, t] - sell[t] * exp_[i, t] for i, t in it),
+        "shedding": tariff.voll_per_kwh * pyo.quicksum(d.shed_kw[i, t] for i, t in it),
+        "renewables": pyo.quicksum(tariff.price_pv_per_kwh * d.pv_used_kw[i, t]
+                                   + tariff.price_wind_per_kwh * d.wind_used_kw[i, t]
+                                   for i, t in it),
+        "curtailment": tariff.curtailment_cost_per_kwh * pyo.quicksum(
+            d.curtailed_kw[i, t] for i, t in it),
         "degradation": tech.degradation_cost_per_kwh * throughput,
         "fees": fee * throughput,
-        "co2": tariff.co2_price_per_kg * sum(co2[t] * b.grid_import_kw[i, t] for i, t in it),
-    }[term])
+        "co2": tariff.co2_price_per_kg * pyo.quicksum(co2[t] * imp[i, t] for i, t in it),
+    }
+    d.cost = pyo.Expression(list(COST_TERMS), rule=lambda b, term: dt * terms[term])
     d.daily_cost = pyo.Expression(expr=sum(d.cost[term] for term in COST_TERMS))
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pyomo.environ as pyo
 import xarray as xr
-from framework._mpisppy import sputils
 
+from framework._mpisppy import sputils
 from framework.model.build import build_scenario_model, first_stage_vars
 from framework.model.data import scenario_data
 from framework.system import System

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import xarray as xr
-from framework._mpisppy import sputils
 
+from framework._mpisppy import sputils
 from framework.model import check_scenarios_match, scenario_name
 from framework.model.stochastic import scenario_creator
 from framework.results import combine_modes, mode_result, provenance
@@ -48,15 +48,16 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
     check_scenarios_match(system, scenarios)
     names = [scenario_name(k) for k in range(scenarios.sizes["scenario"])]
     start = time.perf_counter()
-    ef = sputils.create_EF(names, scenario_creator, scenario_creator_kwargs=dict(
-        system=system, scenarios=scenarios, mode=mode, microgrids=microgrids,
-        fixed_capacity=fixed_capacity), suppress_warnings=True)
+    ef = sputils.create_EF(names, scenario_creator, scenario_creator_kwargs={
+        "system": system, "scenarios": scenarios, "mode": mode, "microgrids": microgrids,
+        "fixed_capacity": fixed_capacity}, suppress_warnings=True)
     build_s = time.perf_counter() - start
     log.info("%s: extensive form of %d scenarios built in %.2f s", mode, len(names), build_s)
     info = solve_highs(ef, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     log.info("%s: HiGHS %s in %.2f s, objective %.6g", mode, info.termination, info.wall_s,
              info.objective)
-    blocks = [getattr(ef, name) for name in names]
+    # with one scenario, create_EF returns the scenario model itself
+    blocks = [getattr(ef, name) for name in names] if len(names) > 1 else [ef]
     start = time.perf_counter()
     ds = mode_result(system, scenarios, mode, blocks[0], [b.dispatch for b in blocks])
     ds = ds.assign(
