@@ -60,6 +60,8 @@ def mode_result(system: System, scenarios: xr.Dataset, mode: str, first_stage: p
     for name in (*DISPATCH_VARS, "curtailed_kw"):
         data[name] = (dims, np.stack([_indexed(getattr(d, name), mgs, steps).T
                                       for d in dispatch]))
+    # curtailment is available minus used energy; clip the solver's feasibility noise
+    data["curtailed_kw"] = (dims, np.maximum(data["curtailed_kw"][1], 0.0))
     data["soc_kwh"] = (("scenario", "step", "storage"),
                        np.stack([_indexed(d.soc_kwh, storages, steps).T for d in dispatch]))
     data["daily_cost"] = (("scenario", "cost_term"), np.array(

@@ -63,7 +63,7 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
     ds = ds.assign(
         objective=("mode", [info.objective]), bound=("mode", [info.bound]),
         termination=("mode", [info.termination]), build_s=("mode", [build_s]),
-        solve_s=("mode", [info.wall_s]),
+        compile_s=("mode", [info.compile_s]), solve_s=("mode", [info.wall_s]),
         results_s=("mode", [time.perf_counter() - start]))
     ds.attrs = provenance(system, scenarios,
                           "evaluation" if fixed_capacity is not None else "ef",

@@ -1,0 +1,147 @@
+"""Benchmark: the whole extensive-form pipeline against HiGHS alone on the same LP.
+
+For each case (default system in shared mode with 24 clustered days and with all 366
+days; then 4, 16 and 64 microgrids on 24 clustered days) one child process runs the
+pipeline (scenario model build and extensive form, compilation to matrices, HiGHS, result
+dataset) and reports its timings and peak memory; another reads the same LP from an MPS
+file and solves it with HiGHS alone. Prints a table of ratios and writes JSON.
+
+    python studies/benchmarks/ef_vs_highs.py [-o results/benchmarks/ef_vs_highs.json]
+    python studies/benchmarks/ef_vs_highs.py --quick      # 24 days and 4 microgrids only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+LOADS = ["H0-A", "G1-A", "L0-A", "G3-A", "H0-B", "G0-A", "L1-A", "G4-A", "H0-C", "G2-A",
+         "L2-A", "G5-A", "H0-G", "G6-A", "H0-L", "G1-B"]
+PV = ["PV3", "PV5", "PV8", "PV1", "PV2", "PV4", "PV6", "PV7"]
+WIND = ["WP4", "WP2", "WP1", "WP3", "WP5", "WP6", "WP7", "WP8"]
+
+
+def scaled_system(n: int):
+    """The default system with ``n`` microgrids: the four kinds repeated on other profiles."""
+    from framework.system import default_system
+
+    base = default_system()
+    mgs = []
+    for j in range(n):
+        kind = base.microgrids[j % len(base.microgrids)]
+        mgs.append(replace(
+            kind, name=f"{kind.name}-{j}" if n > len(base.microgrids) else kind.name,
+            load_profile=LOADS[j % len(LOADS)],
+            pv_profile=PV[j % len(PV)] if kind.pv_kw else None,
+            wind_profile=WIND[j % len(WIND)] if kind.wind_kw else None))
+    return replace(base, microgrids=tuple(mgs))
+
+
+def run_pipeline(n_microgrids: int, days: int, mps: str) -> dict:
+    """Child process: scenarios (untimed), then the timed pipeline; writes the LP as MPS."""
+    import highspy
+
+    from framework.solve.ef import solve_ef
+    from framework.solve.highs import to_highs_lp
+    from scenarios_gen.pipeline import scenarios_for
+
+    system = scaled_system(n_microgrids)
+    scenarios = scenarios_for(system, all_days=days == 0, n_clusters=days or 1)
+    start = time.perf_counter()
+    ds = solve_ef(system, scenarios, "shared")
+    total = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from framework._mpisppy import sputils
+    from framework.model import scenario_name
+    from framework.model.stochastic import scenario_creator
+
+    names = [scenario_name(k) for k in range(scenarios.sizes["scenario"])]
+    ef = sputils.create_EF(names, scenario_creator, scenario_creator_kwargs={
+        "system": system, "scenarios": scenarios, "mode": "shared"}, suppress_warnings=True)
+    lp, _, offset = to_highs_lp(ef)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    h.writeModel(mps)
+    return {"scenarios": int(scenarios.sizes["scenario"]), "columns": int(lp.num_col_),
+            "rows": int(lp.num_row_), "objective": float(ds["objective"].item()),
+            "offset": offset, "build_s": float(ds["build_s"].item()),
+            "compile_s": float(ds["compile_s"].item()),
+            "highs_in_pipeline_s": float(ds["solve_s"].item() - ds["compile_s"].item()),
+            "results_s": float(ds["results_s"].item()), "total_s": total,
+            "peak_mb": peak_mb}
+
+
+def run_highs_alone(mps: str) -> dict:
+    """Child process: HiGHS reads the MPS file and solves it."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    start = time.perf_counter()
+    h.readModel(mps)
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    h.run()
+    return {"read_s": read_s, "solve_s": time.perf_counter() - start,
+            "objective": h.getInfo().objective_function_value,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def child(kind: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, *args],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", default="results/benchmarks/ef_vs_highs.json")
+    parser.add_argument("--quick", action="store_true", help="the smallest case only")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        result = (run_pipeline(int(rest[0]), int(rest[1]), rest[2]) if kind == "pipeline"
+                  else run_highs_alone(rest[0]))
+        print(json.dumps(result))
+        return
+    cases = [(4, 24)] if args.quick else [(4, 24), (4, 0), (16, 24), (64, 24)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, days in cases:
+            mps = str(Path(tmp) / f"ef_{n}_{days}.mps")
+            pipe = child("pipeline", str(n), str(days), mps)
+            alone = child("highs", mps)
+            rows.append({"microgrids": n, "days": days or 366, "pipeline": pipe,
+                         "highs_alone": alone,
+                         "ratio_total_to_highs": pipe["total_s"] / alone["solve_s"]})
+            print(f"{n} microgrids, {days or 366} days: {pipe['total_s']:.1f} s pipeline, "
+                  f"{alone['solve_s']:.1f} s HiGHS alone", file=sys.stderr)
+    header = ("| microgrids | days | columns | build s | compile s | HiGHS s (pipeline) | "
+              "results s | total s | HiGHS alone s | ratio | peak MB (pipeline / alone) |")
+    print(header)
+    print("|" + "---:|" * 11)
+    for r in rows:
+        p, a = r["pipeline"], r["highs_alone"]
+        print(f"| {r['microgrids']} | {r['days']} | {p['columns']:,} | {p['build_s']:.2f} | "
+              f"{p['compile_s']:.2f} | {p['highs_in_pipeline_s']:.2f} | {p['results_s']:.2f} | "
+              f"{p['total_s']:.2f} | {a['solve_s']:.2f} | {r['ratio_total_to_highs']:.2f} | "
+              f"{p['peak_mb']:.0f} / {a['peak_mb']:.0f} |")
+        if abs(p["objective"] - (a["objective"] + p["offset"])) > 1e-6 * abs(p["objective"]):
+            raise SystemExit("pipeline and HiGHS alone disagree on the objective")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()
