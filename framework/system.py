@@ -50,6 +50,18 @@ def _check(cond: bool, key: str, expected: str, value: Any) -> None:
         raise InputError(f"{key}: expected {expected}, got {value!r}")
 
 
+def _numbers(obj: Any) -> None:
+    """Every number-typed field holds a finite real number (not text, not a boolean)."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if value is None or not ("float" in str(f.type) or "int" in str(f.type)):
+            continue
+        if isinstance(value, (list, tuple)):
+            continue
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool)
+               and math.isfinite(value), f.name, "a finite number", value)
+
+
 def _nonneg(obj: Any, *keys: str) -> None:
     for key in keys:
         value = getattr(obj, key)
@@ -111,6 +123,7 @@ class History:
     negative_tolerance: float = 1e-3
 
     def __post_init__(self) -> None:
+        _numbers(self)
         _check(self.source in HISTORY_SOURCES, "source", f"one of {HISTORY_SOURCES}", self.source)
         if self.source != "simbench":
             _check(isinstance(self.path, str) and self.path != "", "path",
@@ -164,6 +177,7 @@ class Microgrid:
     columns: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _numbers(self)
         _check(isinstance(self.name, str) and self.name.strip() != "", "name",
                "a non-empty string", self.name)
         _nonneg(self, "peak_load_kw", "pv_kw", "wind_kw", "import_limit_kw",
@@ -205,6 +219,7 @@ class Tariff:
     co2_price_per_kg: float = 0.0
 
     def __post_init__(self) -> None:
+        _numbers(self)
         for key in ("price_buy_per_kwh", "price_sell_per_kwh", "grid_co2_kg_per_kwh"):
             object.__setattr__(self, key, _vector(getattr(self, key), key))
         _nonneg(self, "price_pv_per_kwh", "price_wind_per_kwh", "voll_per_kwh",
@@ -280,6 +295,7 @@ class Storage:
     fixed_cost: float = 0.0
 
     def __post_init__(self) -> None:
+        _numbers(self)
         _check((self.module_energy_kwh is None) == (self.module_power_kw is None),
                "module_power_kw", "set together with module_energy_kwh (modular sizing)",
                self.module_power_kw)
@@ -349,6 +365,7 @@ class Shared:
     exchange_fee_per_kwh: float = 0.0
 
     def __post_init__(self) -> None:
+        _numbers(self)
         _nonneg(self, "capex_multiplier", "exchange_fee_per_kwh")
 
 
@@ -368,6 +385,7 @@ class Planning:
     days_per_year: float = 365.0
 
     def __post_init__(self) -> None:
+        _numbers(self)
         _check(self.mode in MODES, "mode", f"one of {MODES}", self.mode)
         _check(isinstance(self.days_per_year, (int, float)) and self.days_per_year > 0,
                "days_per_year", "a number > 0", self.days_per_year)

@@ -135,8 +135,10 @@ def define_storage(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioDa
                    members: Mapping[str, Sequence[str]]) -> None:
     """State of charge of every storage ``k`` over a cyclic day (``soc[k, -1] = soc[k, T-1]``):
 
-    ``soc[k,t] = (1 - sd)^dt * soc[k,t-1]
-    + dt * (eta_c * sum_{i in k} charge[i,t] - sum_{i in k} discharge[i,t] / eta_d)``,
+    ``soc[k,t] - soc_min * E_k = (1 - sd)^dt * (soc[k,t-1] - soc_min * E_k)
+    + dt * (eta_c * sum_{i in k} charge[i,t] - sum_{i in k} discharge[i,t] / eta_d)``:
+    self-discharge acts on the energy above the floor ``soc_min * E_k``, so a storage left
+    alone stays at its floor and every recourse problem is feasible (with shedding).
     ``soc_min * E_k <= soc[k,t] <= soc_max * E_k``,
     ``sum_{i in k} charge[i,t] <= P_k`` and ``sum_{i in k} discharge[i,t] <= P_k``.
     """
@@ -147,7 +149,8 @@ def define_storage(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioDa
 
     def soc_rule(b: pyo.Block, k: str, t: int) -> pyo.Expression:
         prev = b.soc_kwh[k, last if t == 0 else t - 1]
-        return b.soc_kwh[k, t] == keep * prev + dt * (
+        floor = tech.soc_min_frac * fs.cap_energy_kwh[k]
+        return b.soc_kwh[k, t] == keep * prev + (1.0 - keep) * floor + dt * (
             tech.eta_charge * sum(b.charge_kw[i, t] for i in members[k])
             - sum(b.discharge_kw[i, t] for i in members[k]) / tech.eta_discharge)
 

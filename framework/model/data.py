@@ -71,7 +71,8 @@ def scenario_data(scenarios: xr.Dataset, k: int) -> ScenarioData:
 
 def check_scenarios_match(system: System, scenarios: xr.Dataset,
                           where: str = "scenarios") -> None:
-    """Check that a scenario set fits a system: every microgrid present, same step."""
+    """Check that a scenario set fits a system: every microgrid present, probabilities that
+    sum to 1, the same step."""
     present = {str(m) for m in scenarios["microgrid"].values}
     missing = [name for name in system.names if name not in present]
     if missing:
@@ -79,6 +80,9 @@ def check_scenarios_match(system: System, scenarios: xr.Dataset,
             f"{where}: microgrid(s) {missing} of system {system.name!r} are not in the "
             f"scenarios (they have {sorted(present)}); generate scenarios for this system"
         )
+    total = float(scenarios["probability"].sum())
+    if abs(total - 1.0) > 1e-6:
+        raise InputError(f"{where}: probabilities sum to {total!r}, expected 1")
     step_h = float(scenarios.attrs.get("step_h", np.nan))
     if not np.isclose(step_h, system.history.step_h):
         raise InputError(
