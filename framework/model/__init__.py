@@ -1,11 +1,13 @@
-"""The planning model: one builder for the first stage and the dispatch of one scenario."""
+"""The planning model: one set of builders for the first stage and the dispatch of a scenario."""
 
 from framework.model.build import (
     COST_TERMS,
+    build_extensive_model,
     build_scenario_model,
     define_dispatch,
     define_first_stage,
     first_stage_vars,
+    fix_capacity,
 )
 from framework.model.data import (
     STATION,
@@ -17,7 +19,7 @@ from framework.model.data import (
 )
 
 __all__ = [
-    "COST_TERMS", "STATION", "ScenarioData", "build_scenario_model", "check_scenarios_match",
-    "define_dispatch", "define_first_stage", "first_stage_vars", "scenario_data",
-    "scenario_name", "storage_members",
+    "COST_TERMS", "STATION", "ScenarioData", "build_extensive_model", "build_scenario_model",
+    "check_scenarios_match", "define_dispatch", "define_first_stage", "first_stage_vars",
+    "fix_capacity", "scenario_data", "scenario_name", "storage_members",
 ]

@@ -209,6 +209,46 @@ def define_daily_cost(d: pyo.Block, system: System, data: ScenarioData,
     d.daily_cost = pyo.Expression(expr=sum(d.cost[term] for term in COST_TERMS))
 
 
+def fix_capacity(m: pyo.Block, system: System,
+                 capacity: Mapping[str, Mapping[str, float]]) -> None:
+    """Fix the capacities of every storage on ``m`` (and, if modular, the module counts).
+
+    ``capacity`` is ``{"cap_energy_kwh": {k: E}, "cap_power_kw": {k: P}}``.
+    """
+    tech = system.storage
+    for k in m.K:
+        energy = float(capacity["cap_energy_kwh"][k])
+        m.cap_energy_kwh[k].fix(energy)
+        m.cap_power_kw[k].fix(float(capacity["cap_power_kw"][k]))
+        if tech.modular:
+            n = round(energy / tech.module_energy_kwh)
+            m.n_modules[k].fix(n)
+            m.built[k].fix(int(n > 0))
+
+
+def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mode: str,
+                          microgrids: Sequence[str] | None = None) -> pyo.ConcreteModel:
+    """Build the extensive form: one first stage and the dispatch of every scenario.
+
+    The first stage is on the model, scenario ``k``'s dispatch on ``m.scenario[k]``; the
+    objective is ``capex_annual + days_per_year * sum_k pi_k * daily_cost_k``, the same as the
+    probability-weighted sum of :func:`build_scenario_model`'s objectives.
+    """
+    names = list(microgrids) if microgrids is not None else system.names
+    members = storage_members(mode, names)
+    shared = mode == "shared"
+    m = pyo.ConcreteModel(name=f"extensive form ({mode})")
+    define_first_stage(m, system, members, shared)
+    m.scenario = pyo.Block(range(len(scenarios)))
+    for k, data in enumerate(scenarios):
+        define_dispatch(m.scenario[k], m, system, data, members, shared)
+    m.annual_cost = pyo.Expression(expr=m.capex_annual + system.planning.days_per_year
+                                   * pyo.quicksum(data.probability * m.scenario[k].daily_cost
+                                                  for k, data in enumerate(scenarios)))
+    m.objective = pyo.Objective(expr=m.annual_cost, sense=pyo.minimize)
+    return m
+
+
 def build_scenario_model(system: System, data: ScenarioData, mode: str,
                          microgrids: Sequence[str] | None = None) -> pyo.ConcreteModel:
     """Build the two-stage model of one scenario: sizing plus that scenario's dispatch.

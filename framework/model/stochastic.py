@@ -8,7 +8,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from framework._mpisppy import sputils
-from framework.model.build import build_scenario_model, first_stage_vars
+from framework.model.build import build_scenario_model, first_stage_vars, fix_capacity
 from framework.model.data import scenario_data
 from framework.system import System
 
@@ -33,17 +33,3 @@ def scenario_creator(scenario_name: str, *, system: System, scenarios: xr.Datase
         fix_capacity(m, system, fixed_capacity)
     sputils.attach_root_node(m, m.capex_annual, first_stage_vars(m))
     return m
-
-
-def fix_capacity(m: pyo.ConcreteModel, system: System,
-                 capacity: Mapping[str, Mapping[str, float]]) -> None:
-    """Fix the capacities of every storage of ``m`` (and, if modular, the module counts)."""
-    tech = system.storage
-    for k in m.K:
-        energy = float(capacity["cap_energy_kwh"][k])
-        m.cap_energy_kwh[k].fix(energy)
-        m.cap_power_kw[k].fix(float(capacity["cap_power_kw"][k]))
-        if tech.modular:
-            n = round(energy / tech.module_energy_kwh)
-            m.n_modules[k].fix(n)
-            m.built[k].fix(int(n > 0))

@@ -8,9 +8,12 @@ from collections.abc import Mapping, Sequence
 
 import xarray as xr
 
-from framework._mpisppy import sputils
-from framework.model import check_scenarios_match, scenario_name
-from framework.model.stochastic import scenario_creator
+from framework.model import (
+    build_extensive_model,
+    check_scenarios_match,
+    fix_capacity,
+    scenario_data,
+)
 from framework.results import combine_modes, mode_result, provenance
 from framework.solve.highs import highs_version, solve_highs
 from framework.system import System
@@ -46,20 +49,19 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
         :mod:`framework.results`.
     """
     check_scenarios_match(system, scenarios)
-    names = [scenario_name(k) for k in range(scenarios.sizes["scenario"])]
+    data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
     start = time.perf_counter()
-    ef = sputils.create_EF(names, scenario_creator, scenario_creator_kwargs={
-        "system": system, "scenarios": scenarios, "mode": mode, "microgrids": microgrids,
-        "fixed_capacity": fixed_capacity}, suppress_warnings=True)
+    model = build_extensive_model(system, data, mode, microgrids=microgrids)
+    if fixed_capacity is not None:
+        fix_capacity(model, system, fixed_capacity)
     build_s = time.perf_counter() - start
-    log.info("%s: extensive form of %d scenarios built in %.2f s", mode, len(names), build_s)
-    info = solve_highs(ef, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    log.info("%s: extensive form of %d scenarios built in %.2f s", mode, len(data), build_s)
+    info = solve_highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     log.info("%s: HiGHS %s in %.2f s, objective %.6g", mode, info.termination, info.wall_s,
              info.objective)
-    # with one scenario, create_EF returns the scenario model itself
-    blocks = [getattr(ef, name) for name in names] if len(names) > 1 else [ef]
+    blocks = [model.scenario[k] for k in range(len(data))]
     start = time.perf_counter()
-    ds = mode_result(system, scenarios, mode, blocks[0], [b.dispatch for b in blocks])
+    ds = mode_result(system, scenarios, mode, model, blocks)
     ds = ds.assign(
         objective=("mode", [info.objective]), bound=("mode", [info.bound]),
         termination=("mode", [info.termination]), build_s=("mode", [build_s]),

@@ -2,7 +2,7 @@
 
 For each case (default system in shared mode with 24 clustered days and with all 366
 days; then 4, 16 and 64 microgrids on 24 clustered days) one child process runs the
-pipeline (scenario model build and extensive form, compilation to matrices, HiGHS, result
+pipeline (extensive-form model build, compilation to matrices, HiGHS, result
 dataset) and reports its timings and peak memory; another reads the same LP from an MPS
 file and solves it with HiGHS alone. Prints a table of ratios and writes JSON.
 
@@ -58,14 +58,10 @@ def run_pipeline(n_microgrids: int, days: int, mps: str) -> dict:
     ds = solve_ef(system, scenarios, "shared")
     total = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    from framework._mpisppy import sputils
-    from framework.model import scenario_name
-    from framework.model.stochastic import scenario_creator
+    from framework.model import build_extensive_model, scenario_data
 
-    names = [scenario_name(k) for k in range(scenarios.sizes["scenario"])]
-    ef = sputils.create_EF(names, scenario_creator, scenario_creator_kwargs={
-        "system": system, "scenarios": scenarios, "mode": "shared"}, suppress_warnings=True)
-    lp, _, offset = to_highs_lp(ef)
+    data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
+    lp, _, offset = to_highs_lp(build_extensive_model(system, data, "shared"))
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.passModel(lp)
