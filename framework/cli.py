@@ -111,6 +111,70 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"\ndone in {time.perf_counter() - start:.1f} s")
 
 
+def _mpi_root(args: argparse.Namespace) -> bool:
+    """Whether this is MPI rank 0 (the only one that logs, writes and prints); other ranks
+    log warnings only, and the per-solve lines of the extensive form need ``--verbose``."""
+    from framework.game.values import rank_zero
+
+    root = rank_zero()
+    if not root:
+        logging.getLogger().setLevel(logging.WARNING)
+    if not args.verbose:
+        logging.getLogger("framework.solve.ef").setLevel(logging.WARNING)
+    return root
+
+
+def _floats(text: str | None, name: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{name}: expected comma-separated numbers, got {text!r}") from None
+
+
+def cmd_allocate(args: argparse.Namespace) -> None:
+    """``sesplan allocate``: coalition values, then the allocation rules and core checks."""
+    from framework.game import allocate, allocation_summary, allocation_table
+    from framework.results import write_result
+    from scenarios_gen.scenarios import read_scenarios
+
+    root = _mpi_root(args)
+    rules = [x.strip() for x in args.rules.split(",") if x.strip()]
+    ds = allocate(_system(args.system), read_scenarios(args.scenarios), rules,
+                  cache_dir=args.cache, n_permutations=args.permutations, seed=args.seed,
+                  time_limit_s=args.time_limit)
+    if not root:
+        return
+    write_result(ds, args.output)
+    log.info("wrote %s", args.output)
+    if args.json:
+        _print_json(allocation_summary(ds))
+    else:
+        print(allocation_table(ds))
+
+
+def cmd_lease(args: argparse.Namespace) -> None:
+    """``sesplan lease``: best responses to lease prices and the operator's profit."""
+    from framework.lease import lease_summary, lease_sweep, lease_table
+    from framework.results import write_result
+    from scenarios_gen.scenarios import read_scenarios
+
+    root = _mpi_root(args)
+    ds = lease_sweep(_system(args.system), read_scenarios(args.scenarios),
+                     _floats(args.energy_prices, "--energy-prices"),
+                     _floats(args.power_prices, "--power-prices"), grid=args.grid,
+                     cache_dir=args.cache, time_limit_s=args.time_limit)
+    if not root:
+        return
+    write_result(ds, args.output)
+    log.info("wrote %s", args.output)
+    if args.json:
+        _print_json(lease_summary(ds))
+    else:
+        print(lease_table(ds))
+
+
 def _add_system(p: argparse.ArgumentParser, positional: bool = True) -> None:
     help_ = "system TOML file (default: the four-microgrid system shipped with sesplan)"
     if positional:
@@ -169,6 +233,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="evaluation.nc", help="output NetCDF file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("allocate", help="split the saving of sharing among the microgrids",
+                       description="Coalition values (every coalition sharing one station, "
+                       "singletons with their own storage), then allocation rules with "
+                       "individual-rationality and core checks. Under 'mpiexec -n N' the "
+                       "coalition solves are spread over the ranks.")
+    _add_system(p)
+    p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
+    p.add_argument("--rules", default="shapley,nucleolus,least_core,proportional_cost,"
+                   "proportional_energy", help="comma-separated rules among shapley, "
+                   "nucleolus, least_core, proportional_cost, proportional_energy, "
+                   "sampled_shapley (default all but sampled_shapley)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="folder caching coalition values (a rerun solves nothing again)")
+    p.add_argument("--permutations", type=int, default=200,
+                   help="random orders for sampled_shapley (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampled_shapley's orders")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="solver time limit per coalition (s)")
+    p.add_argument("-o", "--output", default="allocation.nc", help="output NetCDF file")
+    p.add_argument("--json", action="store_true", help="print the allocations as JSON")
+    p.set_defaults(func=cmd_allocate)
+
+    p = sub.add_parser("lease", help="lease prices for a third-party station",
+                       description="Each microgrid leases a partition (kWh, kW) of a station "
+                       "at lease prices; over a price grid, its best response, bill and "
+                       "saving, the operator's profit, and the most profitable prices at "
+                       "which every microgrid gains.")
+    _add_system(p)
+    p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
+    p.add_argument("--energy-prices", default=None, metavar="P1,P2,...",
+                   help="lease prices per kWh-year (default: a grid from the operator's "
+                   "break-even to a microgrid's own annual cost)")
+    p.add_argument("--power-prices", default=None, metavar="P1,P2,...",
+                   help="lease prices per kW-year (default: as for energy)")
+    p.add_argument("--grid", type=int, default=6,
+                   help="prices per axis of the default grid (default 6)")
+    p.add_argument("--cache", default=None, metavar="DIR", help="folder caching the solves")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="solver time limit per solve (s)")
+    p.add_argument("-o", "--output", default="lease.nc", help="output NetCDF file")
+    p.add_argument("--json", action="store_true", help="print the chosen prices as JSON")
+    p.set_defaults(func=cmd_lease)
 
     p = sub.add_parser("demo", help="run the default system end to end",
                        description="Scenarios of the default system, then individual vs "

@@ -1,0 +1,288 @@
+"""Benefit allocation on the planning model: coalition values -> rules -> one dataset.
+
+:func:`allocate` solves (or reads from the cache) the coalition values of a system and
+:func:`allocation_dataset` applies the allocation rules to them. The dataset has the
+dimensions ``rule``, ``microgrid`` and ``coalition`` (labels ``a+b+c``):
+
+* ``coalition_cost`` ``v(C)`` (currency/yr), ``coalition_cap_energy_kwh``,
+  ``coalition_cap_power_kw`` (the coalition's station; a singleton's own storage),
+  ``coalition_size``, ``coalition_mode``, ``coalition_cached``, ``coalition_solve_s``,
+  ``member`` (coalition x microgrid, 0/1);
+* ``standalone_cost`` ``v({i})``, ``station_throughput_kwh_per_yr`` (grand coalition:
+  charge plus discharge of each microgrid through the station);
+* ``allocation`` ``x_i`` (rule x microgrid, currency/yr), ``saving`` ``v({i}) - x_i``,
+  ``saving_share`` (saving over the total saving);
+* per rule ``efficiency_gap`` ``x(N) - v(N)``, ``individually_rational``, ``in_core``,
+  ``max_excess`` ``max_C x(C) - v(C)``, ``most_violated`` (label, ``""`` if none);
+* ``capacity_share_energy_kwh``, ``capacity_share_power_kw``: the contribution-based split,
+  the Shapley value of the capacity games ``C -> E(C)`` and ``C -> P(C)`` (each
+  microgrid's average marginal contribution to the station's size; they sum to the grand
+  coalition's station);
+* with ``sampled_shapley``: ``shapley_std_error``, ``shapley_ci_low``, ``shapley_ci_high``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from framework.errors import InputError
+from framework.game import rules as r
+from framework.game.values import CoalitionValues, coalition_values
+from framework.results import provenance
+from framework.system import System
+
+RULES = ("shapley", "nucleolus", "least_core", "proportional_cost", "proportional_energy")
+ALL_RULES = (*RULES, "sampled_shapley")
+FULL_GAME_RULES = ("shapley", "nucleolus", "least_core")
+
+
+def check_rules(rules: Sequence[str]) -> tuple[str, ...]:
+    """The rules as a tuple; an unknown or repeated name is an :class:`InputError`."""
+    rules = tuple(rules)
+    unknown = [x for x in rules if x not in ALL_RULES]
+    if unknown or not rules or len(set(rules)) != len(rules):
+        raise InputError(f"rules: expected distinct names among {list(ALL_RULES)}, "
+                         f"got {list(rules)}")
+    return rules
+
+
+def needed_coalitions(players: Sequence[str], rules: Sequence[str],
+                      orders: Sequence[Sequence[str]] = ()) -> list[frozenset[str]] | None:
+    """The coalitions the rules need: ``None`` for all ``2^n - 1``; else the singletons,
+    the grand coalition and the prefixes of the sampled orders."""
+    if any(x in FULL_GAME_RULES for x in rules):
+        return None
+    out = {frozenset([p]) for p in players} | {frozenset(players)}
+    return sorted(out | r.permutation_coalitions(orders), key=len)
+
+
+def label(coalition: Sequence[str]) -> str:
+    """A coalition's label in the dataset: its members joined by ``+``."""
+    return "+".join(coalition)
+
+
+def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES, *,
+             cache_dir: str | Path | None = None, comm: Any = None,
+             n_permutations: int = 200, seed: int = 0, confidence: float = 0.95,
+             time_limit_s: float | None = None) -> xr.Dataset:
+    """Coalition values of ``system`` on ``scenarios``, then the allocation rules.
+
+    Parameters
+    ----------
+    rules : sequence of str
+        Among ``shapley``, ``nucleolus``, ``least_core``, ``proportional_cost``,
+        ``proportional_energy``, ``sampled_shapley``. The first three need all ``2^n - 1``
+        coalitions; the others only the singletons, the grand coalition and (sampled
+        Shapley) the prefixes of the sampled orders.
+    cache_dir : path, optional
+        Cache of coalition values (see :mod:`framework.game.values`).
+    comm : mpi4py communicator, optional
+        Default ``MPI.COMM_WORLD``; the solves are spread over its ranks.
+    n_permutations, seed, confidence : int, int, float
+        Sampled Shapley: number of random orders, their seed, and the CI level.
+    time_limit_s : float, optional
+        HiGHS time limit per coalition solve.
+
+    Returns
+    -------
+    xr.Dataset
+        See the module docstring; the same on every rank.
+    """
+    rules = check_rules(rules)
+    players = tuple(system.names)
+    orders = (r.sample_permutations(players, n_permutations, seed)
+              if "sampled_shapley" in rules else [])
+    values = coalition_values(system, scenarios, needed_coalitions(players, rules, orders),
+                              cache_dir=cache_dir, comm=comm, time_limit_s=time_limit_s)
+    ds = allocation_dataset(values, rules, n_permutations=n_permutations, seed=seed,
+                            confidence=confidence)
+    stats = values.stats
+    ds.attrs = {**provenance(system, scenarios, "allocation", rules=list(rules),
+                             cache_dir=str(cache_dir or ""), cache_hits=stats.cache_hits,
+                             solved=stats.solved, ranks=stats.ranks,
+                             coalitions_wall_s=stats.wall_s), **ds.attrs}
+    return ds
+
+
+def _row(alloc: Mapping[str, float], players: Sequence[str]) -> list[float]:
+    return [float(alloc[p]) for p in players]
+
+
+def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
+                       n_permutations: int = 200, seed: int = 0, confidence: float = 0.95
+                       ) -> xr.Dataset:
+    """Apply the allocation rules to solved coalition values (no planning solve here).
+
+    See the module docstring for the variables; ``attrs`` hold ``grand_cost``,
+    ``standalone_total``, ``saving_of_sharing_per_yr``, ``core_check`` (``complete`` or
+    the number of coalitions checked), and with a full game ``least_core_epsilon`` and
+    ``core_empty``.
+    """
+    rules = check_rules(rules)
+    players = values.players
+    game = values.cost()
+    full = len(game) == 2 ** len(players) - 1
+    missing = [x for x in rules if x in FULL_GAME_RULES] if not full else []
+    if missing:
+        raise InputError(f"rules {missing}: need all {2 ** len(players) - 1} coalition values, "
+                         f"got {len(game)}")
+    grand = values.values[frozenset(players)]
+    throughput = [grand.throughput_kwh_per_yr[p] for p in players]
+    attrs: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    allocations: dict[str, dict[str, float]] = {}
+    lc = r.least_core(game, players) if full else None
+    sampled = None
+    for rule in rules:
+        if rule == "shapley":
+            allocations[rule] = r.shapley(game, players)
+        elif rule == "nucleolus":
+            allocations[rule] = r.nucleolus(game, players)
+        elif rule == "least_core":
+            allocations[rule] = lc.allocation
+        elif rule == "proportional_cost":
+            allocations[rule] = r.proportional_to_standalone(game, players)
+        elif rule == "proportional_energy":
+            allocations[rule] = r.proportional(game, dict(zip(players, throughput)), players)
+        else:
+            sampled = r.sampled_shapley(game.__getitem__, players, n_permutations, seed,
+                                        confidence)
+            allocations[rule] = sampled.estimate
+            data["shapley_std_error"] = ("microgrid", _row(sampled.std_error, players))
+            data["shapley_ci_low"] = ("microgrid", _row(sampled.ci_low, players))
+            data["shapley_ci_high"] = ("microgrid", _row(sampled.ci_high, players))
+            attrs.update(shapley_seed=seed, shapley_permutations=n_permutations,
+                         shapley_confidence=confidence)
+    checks = {x: r.check_allocation(game, allocations[x]) for x in rules}
+    alone = [game[frozenset([p])] for p in players]
+    total_saving = sum(alone) - game[frozenset(players)]
+    saved = np.array([[a - x for a, x in zip(alone, _row(allocations[x], players))]
+                      for x in rules])
+    coalitions = sorted(values.values.values(),
+                        key=lambda v: (len(v.coalition), [players.index(p) for p in v.coalition]))
+    data.update({
+        "coalition_cost": ("coalition", [v.annual_cost for v in coalitions]),
+        "coalition_cap_energy_kwh": ("coalition", [v.cap_energy_kwh for v in coalitions]),
+        "coalition_cap_power_kw": ("coalition", [v.cap_power_kw for v in coalitions]),
+        "coalition_size": ("coalition", [len(v.coalition) for v in coalitions]),
+        "coalition_mode": ("coalition", [v.mode for v in coalitions]),
+        "coalition_cached": ("coalition", [int(v.cached) for v in coalitions]),
+        "coalition_solve_s": ("coalition", [v.solve_s for v in coalitions]),
+        "member": (("coalition", "microgrid"), [[int(p in v.coalition) for p in players]
+                                                for v in coalitions]),
+        "standalone_cost": ("microgrid", alone),
+        "station_throughput_kwh_per_yr": ("microgrid", throughput),
+        "allocation": (("rule", "microgrid"), [_row(allocations[x], players) for x in rules]),
+        "saving": (("rule", "microgrid"), saved),
+        "saving_share": (("rule", "microgrid"), saved / total_saving if abs(total_saving)
+                         > 1e-9 else np.full_like(saved, np.nan)),
+        "efficiency_gap": ("rule", [checks[x].efficiency_gap for x in rules]),
+        "individually_rational": ("rule", [int(checks[x].individually_rational) for x in rules]),
+        "in_core": ("rule", [int(checks[x].in_core) for x in rules]),
+        "max_excess": ("rule", [checks[x].max_excess for x in rules]),
+        "most_violated": ("rule", [label([p for p in players if p in checks[x].most_violated])
+                                   if checks[x].most_violated else "" for x in rules]),
+    })
+    if full or sampled is not None:
+        for name, out in (("cap_energy_kwh", "capacity_share_energy_kwh"),
+                          ("cap_power_kw", "capacity_share_power_kw")):
+            cap = values.capacity(name)
+            share = r.shapley(cap, players) if full else r.sampled_shapley(
+                cap.__getitem__, players, n_permutations, seed).estimate
+            data[out] = ("microgrid", _row(share, players))
+    ds = xr.Dataset(data, coords={"rule": list(rules), "microgrid": list(players),
+                                  "coalition": [label(v.coalition) for v in coalitions]})
+    for name in ("coalition_cost", "standalone_cost", "allocation", "saving", "efficiency_gap",
+                 "max_excess", "shapley_std_error", "shapley_ci_low", "shapley_ci_high"):
+        if name in ds:
+            ds[name].attrs["units"] = "currency/yr"
+    for name, unit in (("coalition_cap_energy_kwh", "kWh"), ("coalition_cap_power_kw", "kW"),
+                       ("capacity_share_energy_kwh", "kWh"), ("capacity_share_power_kw", "kW"),
+                       ("station_throughput_kwh_per_yr", "kWh/yr"), ("coalition_solve_s", "s")):
+        if name in ds:
+            ds[name].attrs["units"] = unit
+    attrs.update(grand_cost=float(game[frozenset(players)]), standalone_total=float(sum(alone)),
+                 saving_of_sharing_per_yr=float(total_saving),
+                 core_check="complete" if full else f"{len(game) - 1} of "
+                 f"{2 ** len(players) - 2} proper coalitions")
+    if lc is not None:
+        attrs.update(least_core_epsilon=lc.epsilon, core_empty=int(r.core_is_empty(game,
+                                                                                   players)))
+    ds.attrs = attrs
+    return ds
+
+
+def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
+    """The allocation as plain Python values (for ``--json``)."""
+    players = [str(p) for p in ds["microgrid"].values]
+    out: dict[str, Any] = {
+        "method": ds.attrs.get("method"),
+        "grand_cost": float(ds.attrs["grand_cost"]),
+        "standalone_cost": dict(zip(players, map(float, ds["standalone_cost"].values))),
+        "saving_of_sharing_per_yr": float(ds.attrs["saving_of_sharing_per_yr"]),
+        "core_check": ds.attrs["core_check"],
+        "rules": {},
+        "coalitions": {"n": int(ds.sizes["coalition"]),
+                       "cache_hits": int(ds.attrs.get("cache_hits", 0)),
+                       "solved": int(ds.attrs.get("solved", 0)),
+                       "ranks": int(ds.attrs.get("ranks", 1)),
+                       "wall_s": float(ds.attrs.get("coalitions_wall_s", math.nan))},
+    }
+    for key in ("least_core_epsilon", "core_empty"):
+        if key in ds.attrs:
+            out[key] = ds.attrs[key].item() if hasattr(ds.attrs[key], "item") else ds.attrs[key]
+    if "core_empty" in out:
+        out["core_empty"] = bool(out["core_empty"])
+    for rule in ds["rule"].values:
+        x = ds.sel(rule=rule)
+        out["rules"][str(rule)] = {
+            "allocation": dict(zip(players, map(float, x["allocation"].values))),
+            "saving": dict(zip(players, map(float, x["saving"].values))),
+            "efficiency_gap": float(x["efficiency_gap"]),
+            "individually_rational": bool(x["individually_rational"]),
+            "in_core": bool(x["in_core"]),
+            "max_excess": float(x["max_excess"]),
+            "most_violated": str(x["most_violated"].values) or None,
+        }
+    if "capacity_share_energy_kwh" in ds:
+        out["capacity_share"] = {p: {"energy_kwh": float(e), "power_kw": float(w)} for p, e, w in
+                                 zip(players, ds["capacity_share_energy_kwh"].values,
+                                     ds["capacity_share_power_kw"].values)}
+    if "shapley_ci_low" in ds:
+        out["sampled_shapley_ci"] = {p: [float(lo), float(hi)] for p, lo, hi in zip(
+            players, ds["shapley_ci_low"].values, ds["shapley_ci_high"].values)}
+    return out
+
+
+def allocation_table(ds: xr.Dataset) -> str:
+    """A plain-text table: cost share and saving per microgrid and rule, then the checks."""
+    players = [str(p) for p in ds["microgrid"].values]
+    rules = [str(x) for x in ds["rule"].values]
+    width = max(12, *(len(x) for x in rules))
+    lines = [f"{'microgrid':<14}{'alone':>14}" + "".join(f"{x:>{width + 2}}" for x in rules)]
+    for j, p in enumerate(players):
+        cells = "".join(f"{float(ds['allocation'].sel(rule=x)[j]):>{width + 2},.0f}"
+                        for x in rules)
+        lines.append(f"{p:<14}{float(ds['standalone_cost'][j]):>14,.0f}{cells}")
+    total = "".join(f"{float(ds['allocation'].sel(rule=x).sum()):>{width + 2},.0f}"
+                    for x in rules)
+    lines.append(f"{'total':<14}{float(ds['standalone_cost'].sum()):>14,.0f}{total}")
+    lines.append(f"{'in core':<28}" + "".join(
+        f"{'yes' if int(ds['in_core'].sel(rule=x)) else 'no':>{width + 2}}" for x in rules))
+    for x in rules:
+        worst = str(ds["most_violated"].sel(rule=x).values)
+        if worst:
+            lines.append(f"  {x}: most violated coalition {worst} (excess "
+                         f"{float(ds['max_excess'].sel(rule=x)):,.2f} currency/yr)")
+    lines.append(f"saving of sharing {float(ds.attrs['saving_of_sharing_per_yr']):,.0f} "
+                 f"currency/yr; core check {ds.attrs['core_check']}"
+                 + (f"; least core epsilon {float(ds.attrs['least_core_epsilon']):,.2f}"
+                    if "least_core_epsilon" in ds.attrs else ""))
+    return "\n".join(lines)
+
