@@ -89,7 +89,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """``sesplan demo``: the default system from history to individual vs shared storage."""
+    """``sesplan demo``: the default system from history to individual vs shared storage, the
+    split of the saving, and leasing."""
+    from framework.game import allocate, allocation_table
+    from framework.lease import lease_sweep, lease_table
     from framework.report import comparison_table
     from framework.results import write_result
     from framework.solve.ef import plan_ef
@@ -108,6 +111,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     write_result(result, out / "plan.nc")
     print(f"2. individual vs shared storage (extensive form, HiGHS) -> {out / 'plan.nc'}\n")
     print(comparison_table(result))
+    allocation = allocate(system, scenarios, ["shapley", "nucleolus", "proportional_cost"])
+    write_result(allocation, out / "allocation.nc")
+    print(f"\n3. the saving of sharing split among the microgrids -> {out / 'allocation.nc'}\n")
+    print(allocation_table(allocation))
+    lease = lease_sweep(system, scenarios, grid=4)
+    write_result(lease, out / "lease.nc")
+    print(f"\n4. a third-party station leasing partitions -> {out / 'lease.nc'}\n")
+    print(lease_table(lease))
     print(f"\ndone in {time.perf_counter() - start:.1f} s")
 
 
