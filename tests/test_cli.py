@@ -101,6 +101,22 @@ def test_demo_runs_default_system(tmp_path: Path, capsys: pytest.CaptureFixture)
         # on the default system the station saves about a fifth of the annual cost
         assert ds.attrs["saving_of_sharing_per_yr"] > 0
         assert float(ds["shed_kwh_per_yr"].max()) == pytest.approx(0.0, abs=1e-6)
+        saving = ds.attrs["saving_of_sharing_per_yr"]
+        individual = float(ds["annual_cost"].sel(mode="individual"))
+        shared = float(ds["annual_cost"].sel(mode="shared"))
+    with xr.open_dataset(tmp_path / "allocation.nc") as a:
+        # the grand coalition's cost is the shared plan's, the singletons' sum the individual
+        assert float(a["standalone_cost"].sum()) == pytest.approx(individual, rel=1e-6)
+        shapley = a["saving"].sel(rule="shapley")
+        assert float(shapley.sum()) == pytest.approx(saving, rel=1e-6)
+        assert float(a["allocation"].sel(rule="nucleolus").sum()) == pytest.approx(shared,
+                                                                                   rel=1e-6)
+        assert bool(a["in_core"].sel(rule="nucleolus"))
+    with xr.open_dataset(tmp_path / "lease.nc") as lease:
+        e, p = lease.attrs["chosen_energy_price"], lease.attrs["chosen_power_price"]
+        at = lease.sel(energy_price=e, power_price=p)
+        assert float(at["saving"].min()) >= -1e-6
+        assert float(at["profit"]) >= -1e-6
     with xr.open_dataset(tmp_path / "scenarios.nc") as s:
         assert s.sizes["scenario"] == 8
         assert float(s["probability"].sum()) == pytest.approx(1.0, abs=1e-12)
