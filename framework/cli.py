@@ -93,6 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     split of the saving, and leasing."""
     from framework.game import allocate, allocation_table
     from framework.lease import lease_sweep, lease_table
+    from framework.plotting import figures_for, save_figure
     from framework.report import comparison_table
     from framework.results import write_result
     from framework.solve.ef import plan_ef
@@ -119,6 +120,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
     write_result(lease, out / "lease.nc")
     print(f"\n4. a third-party station leasing partitions -> {out / 'lease.nc'}\n")
     print(lease_table(lease))
+    written = []
+    for ds, names in ((result, ["representative_days", "soc", "capacity_cost"]),
+                      (allocation, ["allocation"])):
+        for name, fig in figures_for(ds, names).items():
+            written += save_figure(fig, out / "figures" / name, f"sesplan demo: {name}")
+    print(f"\n5. figures (PDF and PNG) -> {out / 'figures'}: "
+          + ", ".join(p.name for p in written if p.suffix == ".png"))
     print(f"\ndone in {time.perf_counter() - start:.1f} s")
 
 
@@ -184,6 +192,33 @@ def cmd_lease(args: argparse.Namespace) -> None:
         _print_json(lease_summary(ds))
     else:
         print(lease_table(ds))
+
+
+def cmd_study(args: argparse.Namespace) -> None:
+    """``sesplan study``: every unfinished case of a study, then its summary and figures."""
+    from framework.study import run_study
+
+    result = run_study(args.study, args.output, force=args.force)
+    out = result.output_dir
+    figures = sum(1 for p in result.outputs if p.parent.name == "figures")
+    print(f"study {result.study.name!r}: {len(result.outcomes)} cases, "
+          f"{len(result.solved)} solved, {len(result.names('cached'))} finished before, "
+          f"{len(result.failed)} failed")
+    print(f"tables: {out / 'summary.md'}, {out / 'summary.csv'}; results: {out / 'cases'}; "
+          f"{figures} figure files in {out / 'figures'}")
+    if result.failed:
+        print("sesplan: failed cases (see summary.md): " + ", ".join(result.failed),
+              file=sys.stderr)
+        raise SystemExit(1)
+
+
+def cmd_figures(args: argparse.Namespace) -> None:
+    """``sesplan figures``: every figure that result files allow, as PDF and PNG."""
+    from framework.plotting import make_figures
+
+    only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    for path in make_figures(args.results, args.output, only=only):
+        print(path)
 
 
 def _add_system(p: argparse.ArgumentParser, positional: bool = True) -> None:
@@ -290,11 +325,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the default system end to end",
                        description="Scenarios of the default system, then individual vs "
-                       "shared storage, with a printed comparison.")
+                       "shared storage, with a printed comparison, the split of the "
+                       "saving, leasing, and figures.")
     p.add_argument("--clusters", "-k", type=int, default=8, help="number of clustered days")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("-o", "--output", default="results/demo", help="output folder")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("study", help="run a study: cases, tables and figures",
+                       description="Run every case of a study.toml that has no result yet "
+                       "(results are cached by a hash of each case's configuration), then "
+                       "write summary.csv, summary.md and the figures.")
+    p.add_argument("study", metavar="STUDY.toml", help="the study file")
+    p.add_argument("-o", "--output", default=None,
+                   help="output folder (default results/<study name>)")
+    p.add_argument("--force", action="store_true",
+                   help="solve every case again (after a change of the model code)")
+    p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("figures", help="figures of result files (PDF and PNG)",
+                       description="Every figure that a result file, a folder of result "
+                       "files or a study folder allows, as vector PDF and 300-dpi PNG.")
+    p.add_argument("results", metavar="RESULTS", help="a result file or folder")
+    p.add_argument("-o", "--output", default=None,
+                   help="output folder (default: figures/ in the results folder)")
+    p.add_argument("--only", default=None, metavar="NAME,...",
+                   help="only these figures: representative_days, soc, capacity_cost, "
+                   "out_of_sample, allocation, bound_convergence, objective_vs_k, "
+                   "price_of_robustness")
+    p.set_defaults(func=cmd_figures)
     return parser
 
 

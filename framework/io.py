@@ -10,6 +10,9 @@ from pathlib import Path
 
 import xarray as xr
 
+_UMASK = os.umask(0o022)  # the process umask (reading it means setting it), restored below
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -23,6 +26,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -34,3 +38,18 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4")
     return Path(path)
+
+
+def write_if_changed(path: str | Path, data: bytes | str) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds exactly it.
+
+    Returns whether the file was written. Outputs that are regenerated on every run (tables,
+    figures) keep their bytes and their modification time when nothing changed.
+    """
+    path = Path(path)
+    raw = data.encode() if isinstance(data, str) else data
+    if path.is_file() and path.read_bytes() == raw:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(raw)
+    return True

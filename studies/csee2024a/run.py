@@ -1,10 +1,14 @@
 """The three-park case of the 2024 CSEE modelling contest (problem A), as a sesplan study.
 
-Run from the repository root::
+Run from the repository root (both are the same)::
 
+    sesplan study studies/csee2024a/study.toml [-o results/csee2024a]
     python studies/csee2024a/run.py [-o results/csee2024a]
 
-It computes, with the framework's own model (``load_days`` -> ``solve_ef`` -> ``summary``):
+``study.toml`` lists every solve as a case of the study runner (results cached by the hash
+of their configuration in ``<out>/cases``; ``summary.csv``, ``summary.md`` and figures of the
+three-park plans). :func:`report`, the study's report script, turns the case results into
+the tables of the contest:
 
 (a) no storage, typical day: daily grid purchase and curtailed PV + wind of parks A, B, C
     alone and of the three parks in joint operation (one power balance), against the
@@ -16,12 +20,11 @@ It computes, with the framework's own model (``load_days`` -> ``solve_ef`` -> ``
     grid purchase and curtailment;
 (c) the contest's fixed 50 kW / 100 kWh battery in each park.
 
-It prints markdown tables and writes ``<out>/tables.md``, ``<out>/summary.json`` and one
-result NetCDF per solve (``<out>/<days>_<system>_<case>.nc``).
+It writes ``<out>/tables.md`` and ``<out>/summary.json``.
 
-The systems are the TOML files beside this script (typical day, storage allowed);
-:func:`variant` derives the monthly-days and no-storage versions through
-``system_from_dict``. The days files are made by ``make_data.py``.
+The systems are the TOML files beside this script (typical day, storage allowed); the
+monthly-days and no-storage versions are overrides in ``study.toml``, and :func:`variant`
+builds the same systems in Python. The days files are made by ``make_data.py``.
 """
 
 from __future__ import annotations
@@ -36,10 +39,9 @@ from typing import Any
 import xarray as xr
 
 from framework.errors import InputError
-from framework.results import combine_modes, summary, write_result
-from framework.solve.ef import solve_ef
+from framework.results import summary
+from framework.study import StudyResult, run_study
 from framework.system import System, load_system, system_from_dict, system_to_dict
-from scenarios_gen.sources import load_days
 
 HERE = Path(__file__).resolve().parent
 PARKS = ("A", "B", "C")
@@ -59,6 +61,7 @@ REFERENCE = {  # README.md: no storage, typical day (kWh/day)
 }
 FIXED_ENERGY_KWH = 100.0  # question 1 (2) of the contest: 50 kW / 100 kWh in each park
 FIXED_POWER_KW = 50.0
+STORAGE_LABELS = {"no_storage": "none", "optimal": "optimal", "fixed": "fixed_50kW_100kWh"}
 
 log = logging.getLogger("csee2024a")
 
@@ -68,7 +71,8 @@ log = logging.getLogger("csee2024a")
 def variant(name: str, days: str = "typical", storage: bool = True) -> System:
     """System ``name`` (a TOML file here) on the ``days`` set, with or without storage.
 
-    ``storage=False`` bounds both capacities to 0 (``energy_max_kwh = power_max_kw = 0``).
+    ``storage=False`` bounds both capacities to 0 (``energy_max_kwh = power_max_kw = 0``),
+    as the ``none`` cases of ``study.toml`` do.
     """
     if name not in SYSTEMS:
         raise InputError(f"system: expected one of {SYSTEMS}, got {name!r}")
@@ -84,14 +88,14 @@ def variant(name: str, days: str = "typical", storage: bool = True) -> System:
     return system_from_dict(data, where=str(path), base_dir=HERE)
 
 
-# --- solving -------------------------------------------------------------------------------
-
 def fixed_plan(parks: tuple[str, ...], energy_kwh: float, power_kw: float
                ) -> dict[str, dict[str, float]]:
     """``fixed_capacity`` for a battery of the same size in each park."""
     return {"cap_energy_kwh": {p: energy_kwh for p in parks},
             "cap_power_kw": {p: power_kw for p in parks}}
 
+
+# --- numbers of a result -------------------------------------------------------------------
 
 def daily_kwh(ds: xr.Dataset, name: str, mode: str) -> float:
     """Expected daily energy of a power variable, summed over microgrids (kWh/day)."""
@@ -100,7 +104,7 @@ def daily_kwh(ds: xr.Dataset, name: str, mode: str) -> float:
     return float((ds["probability"] * r.sum(("step", "microgrid")) * step_h).sum("scenario"))
 
 
-def figures(ds: xr.Dataset, mode: str) -> dict[str, Any]:
+def numbers(ds: xr.Dataset, mode: str) -> dict[str, Any]:
     """Sizes, annual cost split, daily grid purchase and curtailment of one mode."""
     s = summary(ds)["modes"][mode]
     split = s["annual_cost_split"]
@@ -117,80 +121,58 @@ def figures(ds: xr.Dataset, mode: str) -> dict[str, Any]:
     }
 
 
-class Study:
-    """Solves the cases, keeps every result, writes them under ``out``."""
-
-    def __init__(self, out: Path | None) -> None:
-        self.out = out
-        self.results: dict[str, dict[str, Any]] = {}
-        self._scenarios: dict[tuple[str, str], xr.Dataset] = {}
-
-    def scenarios(self, system: System, name: str, days: str) -> xr.Dataset:
-        key = (name, days)
-        if key not in self._scenarios:
-            self._scenarios[key] = load_days(system)
-        return self._scenarios[key]
-
-    def run(self, name: str, days: str, case: str, modes: tuple[str, ...] = ("individual",),
-            storage: bool = True, **kwargs: Any) -> xr.Dataset:
-        """Solve ``name`` on ``days`` in ``modes``; store and write the result as ``case``."""
-        system = variant(name, days, storage)
-        scen = self.scenarios(system, name, days)
-        ds = combine_modes([solve_ef(system, scen, mode, **kwargs) for mode in modes])
-        key = f"{days}_{name}_{case}"
-        self.results[key] = summary(ds)
-        if self.out is not None:
-            write_result(ds, self.out / f"{key}.nc")
-        log.info("%s solved", key)
-        return ds
+def case(result: StudyResult, name: str, days: str, storage: str = "optimal") -> xr.Dataset:
+    """The result of system ``name`` on ``days`` with ``storage`` (no_storage, optimal, fixed)
+    from the study's cases."""
+    label = STORAGE_LABELS[storage]
+    if name.startswith("park_"):
+        return result.dataset("park", system=f"{name}.toml", days=days, storage=label)
+    if name == "joint":
+        return result.dataset("joint", days=days, storage=label)
+    return result.dataset("three_parks", days=days)
 
 
 # --- the three parts -----------------------------------------------------------------------
 
-def reference_check(study: Study) -> list[dict[str, Any]]:
+def reference_check(result: StudyResult) -> list[dict[str, Any]]:
     """(a) No storage, typical day: model vs. the reference table."""
     rows = []
-    for case in (*PARKS, "joint"):
-        name = "joint" if case == "joint" else f"park_{case}"
-        f = figures(study.run(name, "typical", "no_storage", storage=False), "individual")
-        ref = REFERENCE[case]
-        rows.append({"case": "A+B+C joint" if case == "joint" else f"{case} alone",
+    for park in (*PARKS, "joint"):
+        name = "joint" if park == "joint" else f"park_{park}"
+        f = numbers(case(result, name, "typical", "no_storage"), "individual")
+        ref = REFERENCE[park]
+        rows.append({"case": "A+B+C joint" if park == "joint" else f"{park} alone",
                      "grid_kwh": f["grid_kwh_per_day"], "grid_ref": ref["grid_kwh"],
                      "curtailed_kwh": f["curtailed_kwh_per_day"],
                      "curtailed_ref": ref["curtailed_kwh"]})
     return rows
 
 
-def planning(study: Study, days: str) -> dict[str, Any]:
+def planning(result: StudyResult, days: str) -> dict[str, Any]:
     """(b) No storage, optimal battery per park, optimal shared station, joint operation."""
     out: dict[str, Any] = {"parks": {}}
     for park in PARKS:
         name = f"park_{park}"
         out["parks"][park] = {
-            "no_storage": figures(study.run(name, days, "no_storage", storage=False),
-                                  "individual"),
-            "optimal": figures(study.run(name, days, "optimal"), "individual"),
+            "no_storage": numbers(case(result, name, days, "no_storage"), "individual"),
+            "optimal": numbers(case(result, name, days), "individual"),
         }
-    shared = study.run("three_parks", days, "optimal", modes=("individual", "shared"))
-    out["three_parks_individual"] = figures(shared, "individual")
-    out["shared"] = figures(shared, "shared")
+    shared = case(result, "three_parks", days)
+    out["three_parks_individual"] = numbers(shared, "individual")
+    out["shared"] = numbers(shared, "shared")
     out["joint"] = {
-        "no_storage": figures(study.run("joint", days, "no_storage", storage=False),
-                              "individual"),
-        "optimal": figures(study.run("joint", days, "optimal"), "individual"),
+        "no_storage": numbers(case(result, "joint", days, "no_storage"), "individual"),
+        "optimal": numbers(case(result, "joint", days), "individual"),
     }
-    for case in ("no_storage", "optimal"):
-        out[f"parks_{case}"] = _total([out["parks"][p][case] for p in PARKS])
+    for key in ("no_storage", "optimal"):
+        out[f"parks_{key}"] = _total([out["parks"][p][key] for p in PARKS])
     return out
 
 
-def fixed_case(study: Study, days: str) -> dict[str, Any]:
+def fixed_case(result: StudyResult, days: str) -> dict[str, Any]:
     """(c) 50 kW / 100 kWh in each park, dispatch optimised."""
-    out = {}
-    for park in PARKS:
-        ds = study.run(f"park_{park}", days, "fixed_50kW_100kWh",
-                       fixed_capacity=fixed_plan((park,), FIXED_ENERGY_KWH, FIXED_POWER_KW))
-        out[park] = figures(ds, "individual")
+    out = {park: numbers(case(result, f"park_{park}", days, "fixed"), "individual")
+           for park in PARKS}
     out["total"] = _total(list(out.values()))
     return out
 
@@ -298,16 +280,23 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def run_study(out: Path | None) -> dict[str, Any]:
-    """Every case; returns the data behind the tables (and writes files when ``out``)."""
-    study = Study(out)
-    data: dict[str, Any] = {"reference_check": reference_check(study), "planning": {},
+def collect(result: StudyResult) -> dict[str, Any]:
+    """The data behind the tables, from the study's case results."""
+    data: dict[str, Any] = {"reference_check": reference_check(result), "planning": {},
                             "fixed": {}}
     for days in DAYS:
-        data["planning"][days] = planning(study, days)
-        data["fixed"][days] = fixed_case(study, days)
-    data["results"] = study.results
+        data["planning"][days] = planning(result, days)
+        data["fixed"][days] = fixed_case(result, days)
+    data["results"] = {o.case.name: summary(result.dataset(o.case.base, **o.case.labels))
+                       for o in result.outcomes}
     return data
+
+
+def report(result: StudyResult) -> dict[str, str]:
+    """The study's report (``outputs.report``): ``tables.md`` and ``summary.json``."""
+    data = collect(result)
+    return {"tables.md": render(data) + "\n",
+            "summary.json": json.dumps(data, indent=2, sort_keys=True) + "\n"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,15 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    data = run_study(args.out)
-    text = render(data)
-    print(text)
-    (args.out / "tables.md").write_text(text + "\n", encoding="utf-8")
-    (args.out / "summary.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n",
-                                           encoding="utf-8")
-    print(f"\nwrote {args.out / 'tables.md'}, {args.out / 'summary.json'} and "
-          f"{len(data['results'])} result files", file=sys.stderr)
+    result = run_study(HERE / "study.toml", args.out)
+    if result.failed:
+        print(f"failed cases: {result.failed} (see {args.out / 'summary.md'})", file=sys.stderr)
+        return 1
+    print((args.out / "tables.md").read_text(encoding="utf-8"))
+    print(f"wrote {args.out / 'tables.md'}, {args.out / 'summary.json'}, "
+          f"{args.out / 'summary.md'} and {len(result.outcomes)} case results in "
+          f"{args.out / 'cases'}", file=sys.stderr)
     return 0
 
 

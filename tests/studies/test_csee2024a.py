@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from framework.solve.ef import solve_ef
+from scenarios_gen.sources import load_days
+
 STUDY = Path(__file__).resolve().parents[2] / "studies" / "csee2024a"
 
 
@@ -42,7 +45,7 @@ def solved():
             if fixed is not None:
                 kwargs["fixed_capacity"] = run.fixed_plan(fixed, run.FIXED_ENERGY_KWH,
                                                           run.FIXED_POWER_KW)
-            cache[key] = run.solve_ef(system, run.load_days(system), mode, **kwargs)
+            cache[key] = solve_ef(system, load_days(system), mode, **kwargs)
         return cache[key]
 
     return get
@@ -107,10 +110,10 @@ def test_fixed_50kw_100kwh_costs_more_than_optimum(solved, park):
 
 def test_monthly_days(solved):
     system = run.variant("three_parks", "monthly")
-    scen = run.load_days(system)
+    scen = load_days(system)
     assert scen.sizes["scenario"] == 12
     np.testing.assert_allclose(scen["probability"], 1.0 / 12)
-    typical = run.load_days(run.variant("three_parks", "typical"))
+    typical = load_days(run.variant("three_parks", "typical"))
     # loads: the typical-day loads in every month
     np.testing.assert_array_equal(scen["load_kw"].values,
                                   np.repeat(typical["load_kw"].values, 12, axis=0))
@@ -130,3 +133,42 @@ def test_derived_files_are_up_to_date():
         assert list(stored.columns) == list(table.columns), name
         np.testing.assert_allclose(stored.to_numpy(float), table.to_numpy(float), rtol=1e-9,
                                    atol=1e-12, err_msg=name)
+
+
+def test_study_toml_lists_every_solve():
+    """``study.toml`` holds the 24 solves of the study; its overrides give the systems that
+    ``run.variant`` builds."""
+    from framework.study import load_study
+
+    study = load_study(STUDY / "study.toml")
+    assert len(study.cases) == 24
+    none = next(c for c in study.cases if c.labels == {
+        "system": "park_B.toml", "days": "monthly", "storage": "none"})
+    system = none.load_system()
+    expected = run.variant("park_B", "monthly", storage=False)
+    assert system.storage == expected.storage
+    assert system.history.path == expected.history.path == "data/monthly_days.csv"
+    fixed = next(c for c in study.cases if c.labels.get("storage") == "fixed_50kW_100kWh")
+    assert fixed.fixed_capacity == {"energy_kwh": run.FIXED_ENERGY_KWH,
+                                    "power_kw": run.FIXED_POWER_KW}
+    assert study.outputs.report == "run.py"
+
+
+@pytest.mark.slow
+def test_study_runner_reproduces_reference(tmp_path):
+    """The whole study through the runner: reference numbers, tables, and a rerun that
+    solves nothing."""
+    import json
+
+    from framework.study import run_study
+
+    result = run_study(STUDY / "study.toml", tmp_path)
+    assert not result.failed and len(result.solved) == 24
+    data = json.loads((tmp_path / "summary.json").read_text())
+    for row in data["reference_check"]:
+        assert row["grid_kwh"] == pytest.approx(row["grid_ref"], abs=0.01)
+        assert row["curtailed_kwh"] == pytest.approx(row["curtailed_ref"], abs=0.01)
+    tables = (tmp_path / "tables.md").read_text()
+    assert "## (a) No storage, typical day: model vs. reference" in tables
+    again = run_study(STUDY / "study.toml", tmp_path)
+    assert again.solved == [] and (tmp_path / "tables.md").read_text() == tables

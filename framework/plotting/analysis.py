@@ -1,0 +1,271 @@
+"""Figures across cases and of iterative methods: objective against the number of
+representative days, price of robustness, allocation of the saving, bound convergence.
+
+Cross-case figures take the study summary as a dataset with dimension ``row`` (one row per
+case and mode, as in ``summary.csv``; see ``docs/studies.md``): they read the columns
+``status``, ``task``, ``method``, ``mode``, ``clusters``, ``cluster_method``, ``all_days``,
+``sample_days``, ``option_gamma``, ``annual_cost``, ``oos_annual_cost``,
+``nominal_annual_cost``, ``energy_kwh``, ``power_kw``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from framework.errors import InputError
+from framework.plotting.plan import THOUSANDS, _legend
+from framework.plotting.style import (
+    DOUBLE_COLUMN_IN,
+    MODE_COLORS,
+    MODE_LABELS,
+    PALETTE,
+    new_figure,
+    style,
+)
+
+RULE_LABELS = {"shapley": "Shapley", "sampled_shapley": "Shapley (sampled)",
+               "nucleolus": "nucleolus", "least_core": "least core",
+               "proportional_cost": "proportional to cost",
+               "proportional_energy": "proportional to energy"}
+BOUNDS = ("lower_bound", "upper_bound")
+
+
+def _rows(summary: xr.Dataset, mode: str | None) -> tuple[xr.Dataset, str]:
+    """The plan rows that solved, of ``mode`` (default ``shared`` if present)."""
+    text = {name: summary[name].values.astype(str) for name in ("status", "task", "mode")}
+    ok = np.flatnonzero((text["status"] == "ok") & (text["task"] == "plan"))
+    if ok.size == 0:
+        raise InputError("summary: no solved plan case")
+    modes = list(dict.fromkeys(text["mode"][ok]))
+    mode = mode or ("shared" if "shared" in modes else modes[0])
+    return summary.isel(row=ok[text["mode"][ok] == mode]), mode
+
+
+def _column(ds: xr.Dataset, name: str) -> np.ndarray:
+    if name not in ds:
+        return np.full(ds.sizes.get("row", 0), np.nan)
+    return np.asarray(ds[name].values, dtype=float)
+
+
+def plot_objective_vs_k(summary: xr.Dataset, mode: str | None = None,
+                        method: str | None = None) -> Figure:
+    """In-sample objective, out-of-sample cost and capacities against the number of
+    representative days ``K``, one colour per clustering method.
+
+    Rows with ``all_days = 1`` (every day a scenario) are drawn as horizontal reference
+    lines; rows with ``sample_days > 0`` or an ``option_gamma`` (robust plans) are left out.
+
+    Parameters
+    ----------
+    summary : xr.Dataset
+        The study summary (dimension ``row``).
+    mode : str, optional
+        Default ``shared`` if present.
+    method : str, optional
+        Solution method of the rows; default ``ef`` if present.
+    """
+    rows, mode = _rows(summary, mode)
+    methods = [str(m) for m in rows["method"].values]
+    method = method or ("ef" if "ef" in methods else methods[0])
+    rows = rows.isel(row=np.flatnonzero(rows["method"].values.astype(str) == method))
+    all_days = _column(rows, "all_days") == 1
+    sampled = _column(rows, "sample_days") > 0
+    robust = np.isfinite(_column(rows, "option_gamma"))
+    clustered = rows.isel(row=np.flatnonzero(~all_days & ~sampled & ~robust))
+    reference = rows.isel(row=np.flatnonzero(all_days))
+    if len(np.unique(_column(clustered, "clusters"))) < 2:
+        raise InputError("objective vs K: the summary has fewer than two values of clusters")
+    oos = np.isfinite(_column(clustered, "oos_annual_cost")).any()
+    fig, axes = new_figure(DOUBLE_COLUMN_IN, 4.6, 2, 2)
+    cluster_methods = sorted({str(m) for m in clustered["cluster_method"].values})
+    ks = np.unique(_column(clustered, "clusters"))
+    panels = [(axes[0, 0], "annual_cost", "in-sample objective (currency/yr)"),
+              (axes[0, 1], "oos_annual_cost", "cost on every day (currency/yr)"),
+              (axes[1, 0], "energy_kwh", "energy capacity (kWh)"),
+              (axes[1, 1], "power_kw", "power capacity (kW)")]
+    if not oos:
+        axes[0, 1].set_visible(False)
+        panels.pop(1)
+    with style():
+        for j, cluster_method in enumerate(cluster_methods):
+            sel = clustered.isel(row=np.flatnonzero(clustered["cluster_method"].values
+                                                    == cluster_method))
+            order = np.argsort(_column(sel, "clusters"))
+            for ax, name, _ in panels:
+                ax.plot(_column(sel, "clusters")[order], _column(sel, name)[order],
+                        marker="o", color=PALETTE[j], label=cluster_method)
+        for ax, name, label in panels:
+            # the every-day plan's objective is also its cost on every day
+            source = "annual_cost" if name == "oos_annual_cost" else name
+            for value in _column(reference, source)[:1]:
+                if np.isfinite(value):
+                    ax.axhline(value, color="gray", ls=":", lw=0.9, label="every day a "
+                               f"scenario (K = {_column(reference, 'n_scenarios')[0]:.0f})")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ks, [f"{k:g}" for k in ks])
+            ax.minorticks_off()
+            ax.set_xlabel("representative days K")
+            ax.set_ylabel(label)
+            ax.yaxis.set_major_formatter(THOUSANDS)
+        fig.suptitle(f"{MODE_LABELS.get(mode, mode)}, method {method}", fontsize=8)
+        _legend(fig, [ax for ax, _, _ in panels], "outside lower center", ncols=4)
+    return fig
+
+
+def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Figure:
+    """Cost and capacity of robust plans against the budget of uncertainty ``Gamma``.
+
+    Left: the robust objective (``annual_cost``), the plan's cost on the nominal days
+    (``nominal_annual_cost``) and out of sample (``oos_annual_cost``), with the stochastic
+    plan (rows of method ``ef``) as horizontal lines; right: the energy capacity.
+
+    Parameters
+    ----------
+    summary : xr.Dataset
+        The study summary (dimension ``row``); robust rows carry ``option_gamma``.
+    mode : str, optional
+    """
+    rows, mode = _rows(summary, mode)
+    gamma = _column(rows, "option_gamma")
+    robust = rows.isel(row=np.flatnonzero(np.isfinite(gamma)))
+    stochastic = rows.isel(row=np.flatnonzero(~np.isfinite(gamma)
+                                              & (rows["method"].values == "ef")))
+    if len(np.unique(_column(robust, "option_gamma"))) < 2:
+        raise InputError("price of robustness: fewer than two values of option_gamma")
+    order = np.argsort(_column(robust, "option_gamma"))
+    g = _column(robust, "option_gamma")[order]
+    fig, (cost, cap) = new_figure(DOUBLE_COLUMN_IN, 2.6, 1, 2, width_ratios=(1.5, 1))
+    lines = (("annual_cost", "robust objective", "-", "o"),
+             ("nominal_annual_cost", "plan on the nominal days", "--", "s"),
+             ("oos_annual_cost", "plan on every day (out of sample)", "-.", "^"))
+    with style():
+        for j, (name, label, ls, marker) in enumerate(lines):
+            y = _column(robust, name)[order]
+            if np.isfinite(y).any():
+                cost.plot(g, y, ls=ls, marker=marker, color=PALETTE[j], label=label)
+            for value in _column(stochastic, name)[:1]:
+                if np.isfinite(value):
+                    cost.axhline(value, color=PALETTE[j], ls=":", lw=0.8)
+        cap.plot(g, _column(robust, "energy_kwh")[order], marker="D",
+                 color=MODE_COLORS.get(mode, PALETTE[0]), label="energy capacity, robust")
+        for value in _column(stochastic, "energy_kwh")[:1]:
+            cap.axhline(value, color="gray", ls=":", lw=0.9,
+                        label="energy capacity, stochastic")
+        for ax in (cost, cap):
+            ax.set_xlabel("budget of uncertainty \u0393")
+            ax.yaxis.set_major_formatter(THOUSANDS)
+        cost.set_ylabel("annual cost (currency/yr)")
+        cap.set_ylabel("energy capacity (kWh)")
+        cost.set_title(f"{MODE_LABELS.get(mode, mode)}; dotted: stochastic plan")
+        _legend(fig, [cost, cap], "outside lower center")
+    return fig
+
+
+def plot_allocation(ds: xr.Dataset) -> Figure:
+    """The saving of sharing split among the microgrids by every allocation rule
+    (currency/yr), and each microgrid's share of the station (kWh, the Shapley value of the
+    capacity game) when the dataset has it.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        An allocation result (:func:`framework.game.allocate`): ``saving`` (``rule``,
+        ``microgrid``), optional ``capacity_share_energy_kwh``.
+    """
+    if "saving" not in ds or "rule" not in ds.dims:
+        raise InputError("allocation: the dataset lacks 'saving' over 'rule'")
+    players = [str(p) for p in ds["microgrid"].values]
+    rules = [str(r) for r in ds["rule"].values]
+    share = "capacity_share_energy_kwh" in ds
+    fig, axes = new_figure(DOUBLE_COLUMN_IN, 2.6, 1, 2 if share else 1, squeeze=False,
+                           width_ratios=(2, 1) if share else None)
+    ax = axes[0, 0]
+    x = np.arange(len(players))
+    width = 0.8 / len(rules)
+    with style():
+        for j, rule in enumerate(rules):
+            ax.bar(x + (j - (len(rules) - 1) / 2) * width,
+                   ds["saving"].sel(rule=rule).values, width, color=PALETTE[j % len(PALETTE)],
+                   label=RULE_LABELS.get(rule, rule))
+        ax.axhline(0, color="black", lw=0.5)
+        ax.set_xticks(x, players)
+        ax.set_ylabel("annual saving (currency/yr)")
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        ax.grid(axis="x", visible=False)
+        total = float(ds.attrs.get("saving_of_sharing_per_yr", np.nan))
+        ax.set_title(f"saving of sharing {total:,.0f} per year, split by rule")
+        ax.legend(ncols=2)
+        if share:
+            right = axes[0, 1]
+            right.bar(x, ds["capacity_share_energy_kwh"].values, 0.6,
+                      color=MODE_COLORS["shared"])
+            right.set_xticks(x, players, rotation=30, ha="right")
+            right.set_ylabel("share of the station (kWh)")
+            right.yaxis.set_major_formatter(THOUSANDS)
+            right.grid(axis="x", visible=False)
+            right.set_title("Shapley value of the capacity")
+    return fig
+
+
+def bound_names(ds: xr.Dataset, prefix: str | None = None) -> tuple[str, str]:
+    """The lower- and upper-bound variables of an iteration history: ``<prefix>lower_bound``
+    and ``<prefix>upper_bound`` over dimension ``iteration`` (the first such pair when no
+    prefix is given)."""
+    prefixes = [prefix] if prefix is not None else sorted(
+        name[: -len(BOUNDS[0])] for name in map(str, ds.data_vars) if name.endswith(BOUNDS[0]))
+    for p in prefixes:
+        names = (f"{p}{BOUNDS[0]}", f"{p}{BOUNDS[1]}")
+        if all(n in ds and "iteration" in ds[n].dims for n in names):
+            return names
+    raise InputError("bound convergence: no '<prefix>lower_bound' and '<prefix>upper_bound' "
+                     "over dimension 'iteration' in the dataset")
+
+
+def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
+    """Lower and upper bound per iteration (C&CG, PH), and their relative gap.
+
+    Expected schema: variables ``<prefix>lower_bound`` and ``<prefix>upper_bound`` over
+    dimension ``iteration`` (coordinate: the iteration numbers), optionally also over
+    ``mode`` (one colour per mode); infinite bounds (no feasible plan yet) are not drawn.
+    The gap is ``(UB - LB) / max(|UB|, 1)``.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+    prefix : str, optional
+        ``"ccg_"``, ``"ph_"``, ``""``; default the first prefix found.
+    """
+    lower, upper = bound_names(ds, prefix)
+    lb, ub = ds[lower], ds[upper]
+    modes = [str(m) for m in ds["mode"].values] if "mode" in lb.dims else [None]
+    fig, (bounds, gap) = new_figure(DOUBLE_COLUMN_IN, 2.5, 1, 2)
+    with style():
+        for j, mode in enumerate(modes):
+            lo = (lb.sel(mode=mode) if mode else lb).values.astype(float)
+            hi = (ub.sel(mode=mode) if mode else ub).values.astype(float)
+            it = ds["iteration"].values if "iteration" in ds.coords else np.arange(1, len(lo)
+                                                                                    + 1)
+            color = MODE_COLORS.get(mode, PALETTE[j]) if mode else PALETTE[0]
+            name = f"{mode}: " if mode else ""
+            hi = np.where(np.isfinite(hi), hi, np.nan)
+            lo = np.where(np.isfinite(lo), lo, np.nan)
+            bounds.plot(it, hi, color=color, marker="o", label=f"{name}upper bound")
+            bounds.plot(it, lo, color=color, marker="s", ls="--", markerfacecolor="white",
+                        label=f"{name}lower bound")
+            rel = (hi - lo) / np.maximum(np.abs(hi), 1.0)
+            gap.plot(it, np.where(rel > 0, rel, np.nan), color=color, marker="o",
+                     label=mode or "gap")
+        bounds.set_xlabel("iteration")
+        bounds.set_ylabel("annual cost (currency/yr)")
+        bounds.yaxis.set_major_formatter(THOUSANDS)
+        bounds.legend()
+        gap.set_yscale("log")
+        gap.set_xlabel("iteration")
+        gap.set_ylabel("relative gap (UB - LB) / |UB|")
+        for ax in (bounds, gap):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlim(float(np.min(it)) - 0.5, float(np.max(it)) + 0.5)
+    return fig

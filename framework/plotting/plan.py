@@ -1,0 +1,329 @@
+"""Figures of one plan result (or scenario set): representative days, state of charge,
+capacities and costs, and the plan's cost on every day out of sample.
+
+Each function takes a dataset and returns a :class:`matplotlib.figure.Figure`; none solves
+or writes anything.
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib as mpl
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from framework.errors import InputError
+from framework.plotting.style import (
+    BATTERY_COLORS,
+    COST_COLORS,
+    COST_LABELS,
+    DOUBLE_COLUMN_IN,
+    MODE_COLORS,
+    MODE_LABELS,
+    PALETTE,
+    new_figure,
+    style,
+)
+
+THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}")
+"""Tick labels with thousands separators (``12,000``; small values as they are)."""
+STATION = "station"
+
+
+def _need(ds: xr.Dataset, names: tuple[str, ...], figure: str) -> None:
+    missing = [n for n in names if n not in ds]
+    if missing:
+        raise InputError(f"{figure}: the dataset lacks {missing}")
+
+
+def step_hours(ds: xr.Dataset) -> float:
+    """Step length (h): attribute ``step_h`` (scenario files) or the stored configuration."""
+    if "step_h" in ds.attrs:
+        return float(ds.attrs["step_h"])
+    if "config" in ds.attrs:
+        return float(json.loads(ds.attrs["config"])["history"]["step_h"])
+    return 24.0 / ds.sizes["step"]
+
+
+def _stairs(values: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly values as a step line over the day (``0 .. 24 h``)."""
+    return np.arange(len(values) + 1) * dt, np.append(values, values[-1])
+
+
+def _scenario_labels(ds: xr.Dataset) -> list[str]:
+    if "scenario_label" in ds:
+        return [f"day {v}" if str(v).isdigit() else str(v)
+                for v in ds["scenario_label"].values]
+    return [f"scenario {v}" for v in ds["scenario"].values]
+
+
+def _day_axis(ax: object) -> None:
+    ax.set_xlim(0, 24)
+    ax.set_xticks([0, 6, 12, 18, 24])
+
+
+def renewable_kw(ds: xr.Dataset) -> xr.DataArray:
+    """Available PV plus wind power of all microgrids (kW), per scenario and step."""
+    if "pv_kw" not in ds or "wind_kw" not in ds:
+        return xr.zeros_like(ds["load_kw"].sum("microgrid"))
+    return (ds["pv_kw"] * ds["pv_pu"] + ds["wind_kw"] * ds["wind_pu"]).sum("microgrid")
+
+
+def plot_representative_days(ds: xr.Dataset, max_panels: int = 12) -> Figure:
+    """Representative days with their weights.
+
+    Up to ``max_panels`` scenarios: one panel per day with the total load and the available
+    PV and wind power of all microgrids (kW) and the day's probability in the title. More
+    scenarios: the net load (load minus renewables) of every day coloured by its
+    probability, and the probabilities sorted.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A scenario set or a plan result: ``probability``, ``load_kw``, ``pv_pu``, ``wind_pu``
+        (and ``pv_kw``, ``wind_kw``).
+    """
+    _need(ds, ("probability", "load_kw"), "representative days")
+    dt = step_hours(ds)
+    load = ds["load_kw"].sum("microgrid").transpose("scenario", "step").values
+    ren = renewable_kw(ds).transpose("scenario", "step").values
+    prob = ds["probability"].values
+    labels = _scenario_labels(ds)
+    n = len(prob)
+    if n > max_panels:
+        return _days_overlay(load - ren, prob, dt)
+    ncols = min(4, n)
+    nrows = -(-n // ncols)
+    fig, axes = new_figure(DOUBLE_COLUMN_IN, 1.45 * nrows + 0.5, nrows, ncols, sharex=True,
+                           sharey=True, squeeze=False)
+    top = max(float(load.max()), float(ren.max())) * 1.05
+    with style():
+        for k, ax in enumerate(axes.ravel()):
+            if k >= n:
+                ax.set_visible(False)
+                continue
+            x, y = _stairs(ren[k], dt)
+            ax.fill_between(x, y, step="post", color=PALETTE[2], alpha=0.35, lw=0,
+                            label="PV + wind available")
+            ax.plot(*_stairs(load[k], dt), drawstyle="steps-post", color="black", lw=1.0,
+                    label="load")
+            ax.set_title(f"{labels[k]}: p = {prob[k]:.1%}")
+            ax.set_ylim(0, top if top > 0 else 1)
+            _day_axis(ax)
+            ax.yaxis.set_major_formatter(THOUSANDS)
+            if k + ncols >= n:
+                ax.set_xlabel("hour of day")
+                ax.xaxis.set_tick_params(labelbottom=True)
+        fig.supylabel("power of all microgrids (kW)", fontsize=8)
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside upper center", ncols=2)
+    return fig
+
+
+def _days_overlay(net: np.ndarray, prob: np.ndarray, dt: float) -> Figure:
+    fig, (ax, bars) = new_figure(DOUBLE_COLUMN_IN, 2.6, 1, 2, width_ratios=(2, 1))
+    norm = mpl.colors.Normalize(float(prob.min()), float(prob.max()))
+    cmap = mpl.colormaps["viridis"]
+    with style():
+        for k in np.argsort(prob, kind="stable"):
+            ax.plot(*_stairs(net[k], dt), drawstyle="steps-post", color=cmap(norm(prob[k])),
+                    lw=0.7)
+        fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="probability")
+        ax.axhline(0, color="black", lw=0.5)
+        _day_axis(ax)
+        ax.set_xlabel("hour of day")
+        ax.set_ylabel("net load of all microgrids (kW)")
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        ax.set_title(f"{len(prob)} representative days")
+        ranked = np.sort(prob)[::-1]
+        bars.bar(np.arange(1, len(ranked) + 1), ranked, color=PALETTE[0], width=0.8)
+        bars.set_xlabel("scenario (by probability)")
+        bars.set_ylabel("probability")
+    return fig
+
+
+def _modes(ds: xr.Dataset) -> list[str]:
+    return [str(m) for m in ds["mode"].values]
+
+
+def plot_soc(ds: xr.Dataset, n_scenarios: int = 4) -> Figure:
+    """State of charge of the shared station and of the individual batteries over the day,
+    for the ``n_scenarios`` most probable scenarios (kWh; the day is cyclic, so the curve
+    starts where it ends).
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A plan result with ``soc_kwh`` (``mode``, ``scenario``, ``step``, ``storage``),
+        ``cap_energy_kwh`` and ``probability``.
+    """
+    _need(ds, ("soc_kwh", "cap_energy_kwh", "probability"), "state of charge")
+    dt = step_hours(ds)
+    prob = ds["probability"].values
+    chosen = np.argsort(-prob, kind="stable")[:n_scenarios]
+    labels = _scenario_labels(ds)
+    modes = _modes(ds)
+    fig, axes = new_figure(DOUBLE_COLUMN_IN, 2.4, 1, len(chosen), sharey=True, squeeze=False)
+    own = []
+    if "individual" in modes:
+        cap = ds["cap_energy_kwh"].sel(mode="individual")
+        own = [str(k) for k in ds["storage"].values
+               if str(k) != STATION and float(cap.sel(storage=k)) > 1e-6]
+    with style():
+        for ax, k in zip(axes[0], chosen):
+            soc = ds["soc_kwh"].isel(scenario=k)
+            x = np.arange(ds.sizes["step"] + 1) * dt
+            if "shared" in modes:
+                y = soc.sel(mode="shared", storage=STATION).values
+                ax.plot(x, np.append(y[-1], y), color=MODE_COLORS["shared"], lw=1.8,
+                        label="shared station")
+            if own:
+                total = np.zeros(ds.sizes["step"])
+                for j, name in enumerate(own):
+                    y = soc.sel(mode="individual", storage=name).values
+                    total += y
+                    ax.plot(x, np.append(y[-1], y), color=_battery_color(ds, name),
+                            lw=0.8, label=f"battery of {name}")
+                ax.plot(x, np.append(total[-1], total), color=MODE_COLORS["individual"],
+                        lw=1.4, ls="--", label="sum of the batteries")
+            ax.set_title(f"{labels[k]}: p = {prob[k]:.1%}")
+            _day_axis(ax)
+            ax.set_xlabel("hour of day")
+            ax.yaxis.set_major_formatter(THOUSANDS)
+        axes[0, 0].set_ylim(0, 1.05 * max(float(ax.dataLim.y1) for ax in axes[0]))
+        axes[0, 0].set_ylabel("state of charge (kWh)")
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside upper center", ncols=min(len(names), 3))
+    return fig
+
+
+def _stack(ax: object, x: float, parts: list[tuple[str, float, str]], width: float = 0.6
+           ) -> None:
+    """Bars stacked upwards (positive parts) and downwards (negative parts)."""
+    up = down = 0.0
+    for label, value, color in parts:
+        bottom = up if value >= 0 else down
+        ax.bar(x, value, width, bottom=bottom, color=color, label=label, edgecolor="white",
+               linewidth=0.4)
+        if value >= 0:
+            up += value
+        else:
+            down += value
+
+
+def plot_capacity_cost(ds: xr.Dataset) -> Figure:
+    """Capacities and annual cost, individual batteries against the shared station.
+
+    Three panels: energy capacity (kWh) and power capacity (kW), the individual batteries
+    stacked by microgrid, and the annual cost split (capex and every operating term, in
+    currency/yr; negative terms such as export revenue below zero) with the total and the
+    saving of sharing.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A plan result with ``cap_energy_kwh``, ``cap_power_kw``, ``capex_annual``,
+        ``annual_operating_cost`` and ``annual_cost`` per mode.
+    """
+    _need(ds, ("cap_energy_kwh", "cap_power_kw", "capex_annual", "annual_operating_cost",
+               "annual_cost"), "capacity and cost")
+    modes = _modes(ds)
+    storages = [str(k) for k in ds["storage"].values]
+    color = {k: _battery_color(ds, k) for k in storages if k != STATION}
+    color[STATION] = MODE_COLORS["shared"]
+    fig, axes = new_figure(DOUBLE_COLUMN_IN, 2.7, 1, 3, width_ratios=(1, 1, 1.4))
+    x = np.arange(len(modes))
+    with style():
+        for ax, name, label in ((axes[0], "cap_energy_kwh", "energy capacity (kWh)"),
+                                (axes[1], "cap_power_kw", "power capacity (kW)")):
+            for i, mode in enumerate(modes):
+                values = ds[name].sel(mode=mode)
+                _stack(ax, i, [(f"battery of {k}" if k != STATION else "shared station",
+                                float(values.sel(storage=k)), color[k]) for k in storages
+                               if float(values.sel(storage=k)) > 1e-6])
+            ax.set_ylabel(label)
+            ax.set_xticks(x, [mode for mode in modes])
+            ax.yaxis.set_major_formatter(THOUSANDS)
+            ax.grid(axis="x", visible=False)
+        cost = axes[2]
+        total = ds["annual_cost"].values
+        threshold = 0.005 * float(np.max(np.abs(total)))
+        terms = [str(t) for t in ds["cost_term"].values]
+        shown = [t for t in terms if float(np.abs(ds["annual_operating_cost"].sel(
+            cost_term=t)).max()) > threshold]
+        for i, mode in enumerate(modes):
+            r = ds.sel(mode=mode)
+            parts = [("capex", float(r["capex_annual"]))] + [
+                (t, float(r["annual_operating_cost"].sel(cost_term=t))) for t in shown]
+            _stack(cost, i, [(COST_LABELS.get(t, t), v, COST_COLORS.get(t, "#777777"))
+                             for t, v in parts])
+            cost.plot(i, total[i], marker="D", color="black", ls="none",
+                      label="annual cost" if i == 0 else None)
+            cost.annotate(f"{total[i]:,.0f}", (i, total[i]), xytext=(0, 6),
+                          textcoords="offset points", ha="center", va="bottom", fontsize=7)
+        cost.axhline(0, color="black", lw=0.5)
+        cost.set_xticks(x, modes)
+        cost.set_ylim(top=1.12 * float(np.max(total)))
+        cost.set_ylabel("annual cost (currency/yr)")
+        cost.yaxis.set_major_formatter(THOUSANDS)
+        cost.grid(axis="x", visible=False)
+        if "saving_of_sharing_per_yr" in ds.attrs and "individual" in modes:
+            saving = float(ds.attrs["saving_of_sharing_per_yr"])
+            base = float(ds["annual_cost"].sel(mode="individual"))
+            cost.set_title(f"saving of sharing {saving:,.0f} per year ({saving / base:.1%})")
+        _legend(fig, list(axes), "outside lower center", ncols=5)
+    return fig
+
+
+def _battery_color(ds: xr.Dataset, storage: str) -> str:
+    """The colour of a microgrid's own battery, the same in every figure of a result."""
+    names = [str(k) for k in ds["storage"].values if str(k) != STATION]
+    return BATTERY_COLORS[names.index(storage) % len(BATTERY_COLORS)]
+
+
+def _legend(fig: Figure, axes: list, loc: str, ncols: int = 3) -> None:
+    """One legend for several axes, each label once."""
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    fig.legend(list(seen.values()), list(seen), loc=loc, ncols=ncols)
+
+
+def plot_out_of_sample(ds: xr.Dataset) -> Figure:
+    """The plan's annualised cost on every day out of sample, from the most to the least
+    expensive day (a duration curve over the days' probabilities), per mode, with the
+    expected value as a dotted line (currency/yr).
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A result with ``oos_annual_cost_by_day`` (``mode``, ``oos_day``),
+        ``oos_annual_cost`` and ``oos_day_probability``
+        (:func:`framework.evaluate.out_of_sample`).
+    """
+    _need(ds, ("oos_annual_cost_by_day", "oos_annual_cost"), "out of sample")
+    n = ds.sizes["oos_day"]
+    p = (ds["oos_day_probability"].values if "oos_day_probability" in ds
+         else np.full(n, 1.0 / n))
+    fig, ax = new_figure(DOUBLE_COLUMN_IN * 0.6, 2.8)
+    with style():
+        for j, mode in enumerate(_modes(ds)):
+            values = ds["oos_annual_cost_by_day"].sel(mode=mode).values
+            order = np.argsort(-values, kind="stable")
+            share = np.concatenate([[0.0], np.cumsum(p[order])]) * 100
+            color = MODE_COLORS.get(mode, PALETTE[j])
+            ax.plot(share, np.append(values[order], values[order][-1]), color=color,
+                    drawstyle="steps-post", label=MODE_LABELS.get(mode, mode))
+            ax.axhline(float(ds["oos_annual_cost"].sel(mode=mode)), color=color, lw=0.8,
+                       ls=":", label=f"expected, {mode}")
+        ax.set_xlabel("share of days at this cost or higher (%)")
+        ax.set_ylabel("annualised day cost (currency/yr)")
+        ax.set_title(f"{n} days out of sample; a year of days like each one")
+        ax.set_xlim(0, 100)
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        ax.legend()
+    return fig

@@ -1,0 +1,126 @@
+"""The one style of every sesplan figure, and deterministic saving (PDF + PNG).
+
+Figures are :class:`matplotlib.figure.Figure` objects made without pyplot, so no window
+opens and no global figure list grows; PNG is rendered by Agg, PDF by matplotlib's PDF
+backend. Two saves of the same figure are identical byte for byte: no creation date, no
+software version in the files.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib as mpl
+from cycler import cycler
+from matplotlib.figure import Figure
+
+from framework.io import write_if_changed
+from framework.logs import quiet
+
+SINGLE_COLUMN_IN = 3.5
+"""Width of a one-column figure (inch)."""
+DOUBLE_COLUMN_IN = 7.2
+"""Width of a two-column figure (inch)."""
+DPI = 300
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+           "#000000")
+"""Okabe-Ito colours (distinguishable with colour-vision deficiency)."""
+MODE_COLORS = {"individual": "#E69F00", "shared": "#0072B2"}
+MODE_LABELS = {"individual": "individual batteries", "shared": "shared station"}
+BATTERY_COLORS = ("#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+                  "#999999")
+"""Colours of the individual batteries (the mode colours left out)."""
+COST_COLORS = {"capex": "#332288", "energy": "#DDCC77", "renewables": "#117733",
+               "curtailment": "#88CCEE", "degradation": "#CC6677", "fees": "#AA4499",
+               "shedding": "#882255", "co2": "#999933"}
+"""Colours of the cost terms (Paul Tol's muted scheme)."""
+COST_LABELS = {"capex": "capex (annualised)", "energy": "grid energy",
+               "renewables": "own PV and wind", "curtailment": "curtailment",
+               "degradation": "degradation", "fees": "exchange fees", "shedding": "shedding",
+               "co2": "CO2 price"}
+
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.5,
+    "axes.prop_cycle": cycler(color=PALETTE),
+    "axes.axisbelow": True,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4,
+    "legend.frameon": False,
+    "figure.dpi": 100,
+    "savefig.dpi": DPI,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "sesplan",
+}
+"""rcParams of every figure: small print sizes, light grid, colour-blind safe cycle,
+TrueType fonts embedded in PDF (text stays text)."""
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """The sesplan style for the figures made (and saved) inside the block."""
+    with mpl.rc_context(STYLE):
+        yield
+
+
+def new_figure(width_in: float = DOUBLE_COLUMN_IN, height_in: float = 2.6,
+               nrows: int = 1, ncols: int = 1, **kwargs: object) -> tuple[Figure, object]:
+    """A figure in the sesplan style with a grid of axes (``constrained`` layout).
+
+    Returns the figure and its axes as ``Figure.subplots`` returns them.
+    """
+    with style():
+        fig = Figure(figsize=(width_in, height_in), layout="constrained")
+        axes = fig.subplots(nrows, ncols, **kwargs)
+    return fig, axes
+
+
+def save_figure(fig: Figure, path_stem: str | Path, description: str | None = None
+                ) -> list[Path]:
+    """Save ``fig`` as ``<path_stem>.pdf`` (vector) and ``<path_stem>.png`` (300 dpi).
+
+    The output is deterministic (no creation date, no software version); a file that
+    already holds the same bytes is left untouched, otherwise it is replaced atomically.
+
+    Parameters
+    ----------
+    fig : Figure
+    path_stem : path
+        Path without suffix.
+    description : str, optional
+        Provenance stored in the files (PDF ``Subject``, PNG ``Description``).
+
+    Returns
+    -------
+    list of Path
+        The PDF and the PNG file.
+    """
+    stem = Path(path_stem)
+    outputs = []
+    metadata = {
+        "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None,
+                "Subject": description},
+        "png": {"Software": None, "Description": description},
+    }
+    with style(), quiet("fontTools"):
+        for suffix in ("pdf", "png"):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=suffix, dpi=DPI, metadata=metadata[suffix])
+            path = stem.with_name(f"{stem.name}.{suffix}")
+            write_if_changed(path, buffer.getvalue())
+            outputs.append(path)
+    return outputs

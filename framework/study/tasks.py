@@ -1,0 +1,270 @@
+"""What a study case computes: a plan (by a named method) with its evaluation, an
+allocation, or a lease sweep; and the summary rows of its result.
+
+Plans go through one dispatch table, :data:`PLANNERS`: a method name maps to a function
+``f(system, scenarios, modes=[...], **options) -> xr.Dataset`` in the common result schema
+(:mod:`framework.results`), imported when a study uses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from framework.errors import InputError
+from framework.model import storage_members
+from framework.study.config import Case
+from framework.system import System
+
+log = logging.getLogger(__name__)
+
+PLANNERS: dict[str, tuple[str, str]] = {
+    "ef": ("framework.solve.ef", "plan_ef"),
+    "ph": ("framework.solve.ph", "plan_ph"),
+    "ccg": ("framework.robust.storage", "plan_robust"),
+}
+"""Method name -> (module, function) of the planner."""
+
+TASK_OPTIONS: dict[str, tuple[str, ...]] = {
+    "allocate": ("rules", "n_permutations", "seed", "confidence", "time_limit_s"),
+    "lease": ("energy_prices", "power_prices", "grid", "time_limit_s"),
+}
+COST_COLUMNS = ("energy", "renewables", "curtailment", "degradation", "fees", "shedding", "co2")
+KPI_COLUMNS = ("self_sufficiency", "curtailment_share", "peak_import_kw", "co2_t_per_yr",
+               "shed_kwh_per_yr")
+PER_MODE = ("termination", "objective", "bound", "gap", "iterations", "nominal_annual_cost",
+            "solve_s", "oos_annual_cost", "oos_annual_cost_std", "oos_shed_kwh_per_yr",
+            "oos_shed_day_share", "oos_self_sufficiency", "rp_cost", "ev_cost", "eev_cost",
+            "ws_cost", "vss", "evpi", "mmw_gap", "mmw_gap_std", "mmw_ci_high")
+
+
+def planner_for(method: str, where: str = "method") -> Callable[..., xr.Dataset]:
+    """The planning function of ``method``; an :class:`InputError` if it is unknown or its
+    module is not available in this installation."""
+    if method not in PLANNERS:
+        raise InputError(f"{where}: expected one of {sorted(PLANNERS)}, got {method!r}")
+    module_name, name = PLANNERS[method]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise InputError(f"{where}: method {method!r} is not available: {module_name} cannot "
+                         f"be imported ({err})") from None
+    function = getattr(module, name, None)
+    if function is None:
+        raise InputError(f"{where}: method {method!r} is not available: {module_name} has no "
+                         f"{name}()")
+    return function
+
+
+def _check_options(function: Callable[..., Any], options: Mapping[str, Any],
+                   fixed: tuple[str, ...], where: str) -> None:
+    """Options must be keyword parameters of ``function`` (unless it takes ``**kwargs``)."""
+    params = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = [n for n, p in params.items() if n not in fixed and p.kind in (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise InputError(f"{where}: options: unknown key(s) {unknown}; valid keys: {valid}")
+
+
+def check_case(case: Case) -> None:
+    """Everything that can be checked before solving: the method is available, the options
+    fit it, the system loads, the evaluation fits the scenario settings."""
+    case.load_system()
+    if case.task == "plan":
+        if case.fixed_capacity is not None:
+            if case.method != "ef" or case.options.keys() - {"time_limit_s", "mip_rel_gap"}:
+                raise InputError(f"{case.where}: fixed_capacity is evaluated by method 'ef' "
+                                 "with options time_limit_s, mip_rel_gap only")
+        else:
+            planner = planner_for(case.method, f"{case.where}: method")
+            if case.method == "ef":
+                from framework.solve.ef import solve_ef
+
+                _check_options(solve_ef, case.options,
+                               ("system", "scenarios", "mode", "microgrids", "fixed_capacity"),
+                               case.where)
+            else:
+                _check_options(planner, case.options, ("system", "scenarios", "modes"),
+                               case.where)
+        if case.evaluate.out_of_sample == "held_out" and not case.scenarios.sample_days:
+            raise InputError(f"{case.where}: evaluate.out_of_sample = 'held_out' needs "
+                             "scenarios.sample_days > 0")
+    else:
+        _known_options(case, TASK_OPTIONS[case.task])
+        if case.evaluate != type(case.evaluate)() or case.fixed_capacity is not None:
+            raise InputError(f"{case.where}: evaluate and fixed_capacity apply to task 'plan' "
+                             f"only (task is {case.task!r})")
+
+
+def _known_options(case: Case, valid: tuple[str, ...]) -> None:
+    unknown = sorted(set(case.options) - set(valid))
+    if unknown:
+        raise InputError(f"{case.where}: options: unknown key(s) {unknown}; valid keys: "
+                         f"{list(valid)}")
+
+
+def case_scenarios(system: System, case: Case) -> tuple[xr.Dataset, xr.Dataset | None,
+                                                       xr.Dataset | None]:
+    """The planning scenarios, every day of the history (when an evaluation needs it) and
+    the held-out days (for ``sample_days``)."""
+    from framework.evaluate import sample_days
+    from scenarios_gen.pipeline import scenarios_for
+
+    s = case.scenarios
+    needs_days = (s.sample_days > 0 or case.evaluate.out_of_sample != "none"
+                  or case.evaluate.mmw is not None)
+    days = scenarios_for(system, all_days=True) if needs_days or s.all_days else None
+    if s.all_days:
+        return days, days, None
+    if s.sample_days:
+        sample, held_out = sample_days(days, s.sample_days, s.seed)
+        return sample, days, held_out
+    planning = scenarios_for(system, n_clusters=s.clusters, method=s.method,
+                             extreme_days=s.extreme_days, seed=s.seed)
+    return planning, days, None
+
+
+def fixed_plan(case: Case, system: System, mode: str) -> dict[str, dict[str, float]]:
+    """``fixed_capacity`` of the case for every storage of ``mode``."""
+    storages = storage_members(mode, system.names)
+    out: dict[str, dict[str, float]] = {"cap_energy_kwh": {}, "cap_power_kw": {}}
+    for key, name in (("energy_kwh", "cap_energy_kwh"), ("power_kw", "cap_power_kw")):
+        value = case.fixed_capacity[key]
+        for k in storages:
+            v = value.get(k) if isinstance(value, Mapping) else value
+            if v is None:
+                raise InputError(f"{case.where}: fixed_capacity.{key}: no value for storage "
+                                 f"{k!r}")
+            out[name][k] = float(v)
+    return out
+
+
+def run_plan(case: Case, system: System) -> xr.Dataset:
+    """Plan (or evaluate fixed capacities), then the evaluations the case asks for."""
+    from framework.evaluate import optimality_gap_ci, out_of_sample, vss_evpi
+    from framework.results import combine_modes
+    from framework.solve.ef import solve_ef
+
+    scenarios, days, held_out = case_scenarios(system, case)
+    if case.fixed_capacity is not None:
+        ds = combine_modes([solve_ef(system, scenarios, mode,
+                                     fixed_capacity=fixed_plan(case, system, mode),
+                                     **case.options) for mode in case.modes])
+    else:
+        planner = planner_for(case.method, f"{case.where}: method")
+        ds = planner(system, scenarios, modes=case.modes, **case.options)
+    attrs = dict(ds.attrs)
+    parts = [ds]
+    ev = case.evaluate
+    if ev.out_of_sample != "none":
+        oos = out_of_sample(system, ds, held_out if ev.out_of_sample == "held_out" else days)
+        attrs.update(oos.attrs)
+        parts.append(oos)
+    if ev.vss_evpi:
+        stochastic = case.method == "ef" and case.fixed_capacity is None
+        parts.append(vss_evpi(system, scenarios, case.modes,
+                              recourse_problem=ds if stochastic else None))
+    if ev.mmw is not None:
+        mmw = optimality_gap_ci(system, ds, days, batch_size=ev.mmw.batch_size,
+                                batches=ev.mmw.batches, seed=ev.mmw.seed,
+                                confidence=ev.mmw.confidence)
+        attrs.update(mmw.attrs)
+        parts.append(mmw)
+    out = xr.merge(parts, combine_attrs="drop_conflicts", join="outer")
+    out.attrs = attrs
+    return out
+
+
+def run_case(case: Case) -> xr.Dataset:
+    """Compute one case; the result dataset of its task."""
+    system = case.load_system()
+    if case.task == "plan":
+        return run_plan(case, system)
+    scenarios, _, _ = case_scenarios(system, case)
+    if case.task == "allocate":
+        from framework.game import RULES, allocate
+
+        options = dict(case.options)
+        rules = options.pop("rules", list(RULES))
+        return allocate(system, scenarios, rules, **options)
+    from framework.lease import lease_sweep
+
+    return lease_sweep(system, scenarios, **case.options)
+
+
+def _float(x: Any) -> float:
+    return float(np.asarray(x).squeeze())
+
+
+def plan_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
+    """One summary row per mode of a plan result."""
+    rows = []
+    for mode in ds["mode"].values:
+        r = ds.sel(mode=mode)
+        energy = r["cap_energy_kwh"].values
+        row: dict[str, Any] = {
+            "mode": str(mode), "annual_cost": _float(r["annual_cost"]),
+            "capex": _float(r["capex_annual"]),
+            **{term: _float(r["annual_operating_cost"].sel(cost_term=term))
+               for term in COST_COLUMNS if term in r["cost_term"].values},
+            "energy_kwh": float(energy.sum()), "power_kw": float(r["cap_power_kw"].sum()),
+            "storages": int((energy > 1e-6).sum()),
+            "cycles_per_yr": (float((r["equivalent_full_cycles_per_yr"].values * energy).sum()
+                                    / energy.sum()) if energy.sum() > 1e-9 else 0.0),
+            **{k: _float(r[k]) for k in KPI_COLUMNS},
+            "n_scenarios": int(ds.sizes["scenario"]),
+        }
+        if "saving_of_sharing_per_yr" in ds.attrs:
+            saving = float(ds.attrs["saving_of_sharing_per_yr"])
+            row["saving_of_sharing_per_yr"] = saving
+            row["saving_share"] = saving / _float(ds["annual_cost"].sel(mode="individual"))
+        for name in PER_MODE:
+            if name in r:
+                value = r[name].values
+                row[name] = str(value) if value.dtype.kind in "OUS" else float(value)
+        if "oos_annual_cost_quantile" in r:
+            for q, v in zip(r["cost_quantile"].values, r["oos_annual_cost_quantile"].values):
+                row[f"oos_annual_cost_q{round(100 * float(q)):02d}"] = float(v)
+        rows.append(row)
+    return rows
+
+
+def allocation_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
+    """One summary row per allocation rule."""
+    rows = []
+    for rule in ds["rule"].values:
+        r = ds.sel(rule=rule)
+        rows.append({
+            "rule": str(rule), "saving_of_sharing_per_yr": float(ds.attrs[
+                "saving_of_sharing_per_yr"]),
+            "in_core": int(r["in_core"]), "individually_rational": int(
+                r["individually_rational"]), "max_excess": float(r["max_excess"]),
+            **{f"saving_{p}": float(v) for p, v in zip(ds["microgrid"].values,
+                                                        r["saving"].values)},
+            **{f"cost_share_{p}": float(v) for p, v in zip(ds["microgrid"].values,
+                                                            r["allocation"].values)}})
+    return rows
+
+
+def lease_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
+    """One summary row: the chosen lease prices."""
+    row: dict[str, Any] = {"n_price_pairs": int(ds["feasible"].size),
+                           "n_feasible": int(ds["feasible"].sum())}
+    for key in ("energy_price", "power_price", "profit", "rent", "station_energy_kwh",
+                "station_power_kw", "total_saving"):
+        row[f"lease_{key}"] = float(ds.attrs[f"chosen_{key}"])
+    return [row]
+
+
+def result_rows(task: str, ds: xr.Dataset) -> list[dict[str, Any]]:
+    """The summary rows of a case result of ``task``."""
+    return {"plan": plan_rows, "allocate": allocation_rows, "lease": lease_rows}[task](ds)

@@ -1,0 +1,206 @@
+"""Every figure function on a small result: right content, deterministic PDF and PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from framework.evaluate import out_of_sample
+from framework.game import allocate
+from framework.plotting import (
+    available,
+    plot_allocation,
+    plot_bound_convergence,
+    plot_capacity_cost,
+    plot_objective_vs_k,
+    plot_out_of_sample,
+    plot_price_of_robustness,
+    plot_representative_days,
+    plot_soc,
+    save_figure,
+)
+from framework.solve.ef import plan_ef
+from framework.study.tables import summary_dataset
+from tests.framework.conftest import make_scenarios, make_system
+
+
+@pytest.fixture(scope="module")
+def system():
+    return make_system(
+        [{"name": "a", "pv_kw": 10.0}, {"name": "b"}],
+        tariff={"price_buy_per_kwh": [0.1] * 12 + [0.5] * 12, "price_sell_per_kwh": 0.0},
+        storage={"capex_energy_per_kwh": 0.02, "capex_power_per_kw": 0.01,
+                 "lifetime_yr": 1.0, "discount_rate": 0.0},
+        shared={"capex_multiplier": 0.8})
+
+
+@pytest.fixture(scope="module")
+def scenarios():
+    rng = np.random.default_rng(0)
+    load = rng.uniform(1.0, 6.0, size=(3, 24, 2))
+    pv = np.clip(np.sin(np.linspace(0, np.pi, 24))[None, :, None]
+                 * rng.uniform(0.3, 1.0, size=(3, 1, 2)), 0, 1)
+    return make_scenarios(load, pv_pu=pv, probability=[0.5, 0.3, 0.2], microgrids=["a", "b"])
+
+
+@pytest.fixture(scope="module")
+def plan(system, scenarios):
+    ds = plan_ef(system, scenarios)
+    return xr.merge([ds, out_of_sample(system, ds, scenarios)], combine_attrs="override")
+
+
+@pytest.fixture(scope="module")
+def allocation(system, scenarios):
+    return allocate(system, scenarios, ["shapley", "nucleolus", "proportional_cost"])
+
+
+@pytest.fixture(scope="module")
+def summary():
+    rows = [{"case": f"k{k}-{m}", "task": "plan", "status": "ok", "method": "ef", "mode": mode,
+             "clusters": k, "cluster_method": m, "all_days": 0, "sample_days": 0,
+             "annual_cost": 100.0 - k + (mode == "individual") * 20 + (m == "kmedoids"),
+             "oos_annual_cost": 110.0 - k / 2, "energy_kwh": 10.0 + k, "power_kw": 5.0,
+             "n_scenarios": k} for k in (1, 2, 4, 8) for m in ("kmeans", "kmedoids")
+            for mode in ("individual", "shared")]
+    rows.append({"case": "year", "task": "plan", "status": "ok", "method": "ef",
+                 "mode": "shared", "clusters": 12, "cluster_method": "kmeans", "all_days": 1,
+                 "sample_days": 0, "annual_cost": 95.0, "oos_annual_cost": 95.0,
+                 "energy_kwh": 20.0, "power_kw": 6.0, "n_scenarios": 366})
+    rows += [{"case": f"g{g}", "task": "plan", "status": "ok", "method": "ccg",
+              "mode": "shared", "option_gamma": g, "clusters": 8, "cluster_method": "kmeans",
+              "all_days": 0, "sample_days": 0, "annual_cost": 90.0 + 3 * g,
+              "nominal_annual_cost": 90.0 + g / 2, "oos_annual_cost": 93.0 + g / 3,
+              "energy_kwh": 18.0 + g, "power_kw": 6.0, "n_scenarios": 8} for g in (0, 2, 4)]
+    rows.append({"case": "broken", "task": "plan", "status": "failed", "method": "ef",
+                 "mode": "both", "clusters": 16, "cluster_method": "kmeans", "all_days": 0,
+                 "sample_days": 0})
+    return summary_dataset(pd.DataFrame(rows))
+
+
+@pytest.fixture(scope="module")
+def history():
+    it = np.arange(1, 5)
+    return xr.Dataset(
+        {"ccg_lower_bound": (("mode", "iteration"), [[50.0, 80.0, 95.0, 99.0],
+                                                     [40.0, 70.0, 90.0, 98.0]]),
+         "ccg_upper_bound": (("mode", "iteration"), [[np.inf, 120.0, 101.0, 100.0],
+                                                     [150.0, 110.0, 100.0, 99.0]])},
+        coords={"mode": ["individual", "shared"], "iteration": it})
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+FIGURES = {
+    "representative_days": lambda f: plot_representative_days(f["plan"]),
+    "soc": lambda f: plot_soc(f["plan"]),
+    "capacity_cost": lambda f: plot_capacity_cost(f["plan"]),
+    "out_of_sample": lambda f: plot_out_of_sample(f["plan"]),
+    "allocation": lambda f: plot_allocation(f["allocation"]),
+    "bound_convergence": lambda f: plot_bound_convergence(f["history"]),
+    "objective_vs_k": lambda f: plot_objective_vs_k(f["summary"]),
+    "price_of_robustness": lambda f: plot_price_of_robustness(f["summary"]),
+}
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_figure_saves_deterministic_pdf_and_png(name, tmp_path, plan, allocation,
+                                                      summary, history) -> None:
+    data = {"plan": plan, "allocation": allocation, "summary": summary, "history": history}
+    fig = FIGURES[name](data)
+    first = save_figure(fig, tmp_path / "one" / name, description="test")
+    second = save_figure(FIGURES[name](data), tmp_path / "two" / name, description="test")
+    assert [p.suffix for p in first] == [".pdf", ".png"]
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    assert first[0].read_bytes().startswith(b"%PDF")
+    assert b"CreationDate" not in first[0].read_bytes()
+    png = first[1].read_bytes()
+    assert png.startswith(b"\x89PNG") and b"Software" not in png
+    width, _ = _png_size(png)
+    assert width == round(fig.get_figwidth() * 300)
+
+
+def test_save_leaves_identical_files_untouched(tmp_path, plan) -> None:
+    paths = save_figure(plot_capacity_cost(plan), tmp_path / "cap")
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    save_figure(plot_capacity_cost(plan), tmp_path / "cap")
+    assert [p.stat().st_mtime_ns for p in paths] == stamps
+
+
+def test_representative_days_panels_and_weights(plan) -> None:
+    fig = plot_representative_days(plan)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 3
+    assert [ax.get_title() for ax in visible] == [
+        "scenario 0: p = 50.0%", "scenario 1: p = 30.0%", "scenario 2: p = 20.0%"]
+    load = visible[1].get_lines()[0].get_ydata()
+    np.testing.assert_allclose(load[:-1], plan["load_kw"].isel(scenario=1).sum("microgrid"))
+
+
+def test_representative_days_many_scenarios_overlay() -> None:
+    rng = np.random.default_rng(1)
+    ds = make_scenarios(rng.uniform(0, 5, size=(20, 24, 1)),
+                        probability=rng.dirichlet(np.ones(20)))
+    fig = plot_representative_days(ds)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 21  # one net load per day and the zero line
+    bars = sorted((p.get_height() for p in fig.axes[1].patches), reverse=True)
+    np.testing.assert_allclose(bars, np.sort(ds["probability"].values)[::-1])
+
+
+def test_capacity_bars_are_the_capacities(plan) -> None:
+    fig = plot_capacity_cost(plan)
+    for ax, name in zip(fig.axes[:2], ("cap_energy_kwh", "cap_power_kw")):
+        heights = {}
+        for patch in ax.patches:
+            x = round(patch.get_x() + patch.get_width() / 2)
+            heights[x] = heights.get(x, 0.0) + patch.get_height()
+        assert heights[0] == pytest.approx(float(plan[name].sel(mode="individual").sum()))
+        assert heights[1] == pytest.approx(float(plan[name].sel(mode="shared",
+                                                                storage="station")))
+    cost = fig.axes[2]
+    totals = [line.get_ydata()[0] for line in cost.get_lines() if line.get_marker() == "D"]
+    np.testing.assert_allclose(totals, plan["annual_cost"].values)
+
+
+def test_soc_curves_are_cyclic_and_match_the_result(plan) -> None:
+    fig = plot_soc(plan, n_scenarios=2)
+    assert len(fig.axes) == 2
+    station = fig.axes[0].get_lines()[0]
+    soc = plan["soc_kwh"].sel(mode="shared", storage="station").isel(scenario=0).values
+    np.testing.assert_allclose(station.get_ydata(), np.append(soc[-1], soc))
+
+
+def test_bound_convergence_reads_the_history(history) -> None:
+    fig = plot_bound_convergence(history)
+    bounds, gap = fig.axes
+    upper = bounds.get_lines()[0].get_ydata()
+    assert np.isnan(upper[0]) and list(upper[1:]) == [120.0, 101.0, 100.0]
+    np.testing.assert_allclose(gap.get_lines()[1].get_ydata(),
+                               [110 / 150, 40 / 110, 10 / 100, 1 / 99])
+    plain = history.rename({"ccg_lower_bound": "lower_bound", "ccg_upper_bound": "upper_bound"})
+    assert len(plot_bound_convergence(plain.sel(mode="shared")).axes[0].get_lines()) == 2
+
+
+def test_objective_vs_k_lines(summary) -> None:
+    fig = plot_objective_vs_k(summary)
+    cost, oos, energy, _ = fig.axes
+    kmeans = cost.get_lines()[0]
+    np.testing.assert_allclose(kmeans.get_xdata(), [1, 2, 4, 8])
+    np.testing.assert_allclose(kmeans.get_ydata(), [99.0, 98.0, 96.0, 92.0])
+    np.testing.assert_allclose(oos.get_lines()[1].get_ydata(), [109.5, 109.0, 108.0, 106.0])
+    np.testing.assert_allclose(energy.get_lines()[0].get_ydata(), [11.0, 12.0, 14.0, 18.0])
+    for ax, value in ((cost, 95.0), (oos, 95.0), (energy, 20.0)):
+        reference = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+        assert reference[0].get_ydata()[0] == value
+
+
+def test_available_figures(plan, allocation, history, scenarios) -> None:
+    assert available(plan) == ["representative_days", "soc", "capacity_cost", "out_of_sample"]
+    assert available(allocation) == ["allocation"]
+    assert available(history) == ["bound_convergence"]
+    assert available(scenarios) == ["representative_days"]

@@ -1,0 +1,267 @@
+"""The study runner: case expansion and hashing, caching, failures, kill and restart.
+
+Every study here is two microgrids on two given days (a ``days`` source), so a case solves
+in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framework.cli import main
+from framework.errors import InputError
+from framework.solve.ef import plan_ef
+from framework.study import load_study, planner_for, run_study, runner
+from framework.study.tasks import PLANNERS
+from scenarios_gen.sources import load_days
+
+DAYS = "scenario,step,load_a,load_b,pv\n" + "".join(
+    f"{s},{t},{10 + 6 * (17 <= t <= 20) + 2 * s},{5 + 8 * (t < 6)},"
+    f"{max(0.0, 1 - abs(t - 12) / 6) * (0.5 + 0.4 * s):.4f}\n"
+    for s in (0, 1) for t in range(24))
+SYSTEM = """name = "tiny"
+[history]
+source = "days"
+path = "days.csv"
+[[microgrid]]
+name = "a"
+pv_kw = 20.0
+export_limit_kw = 0.0
+columns = { load_kw = "load_a", pv_pu = "pv" }
+[[microgrid]]
+name = "b"
+columns = { load_kw = "load_b" }
+[tariff]
+price_buy_per_kwh = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2,
+                     0.2, 0.2, 0.2, 0.2, 0.2, 0.5, 0.5, 0.5, 0.5, 0.2, 0.2, 0.1]
+price_sell_per_kwh = 0.0
+[storage]
+capex_energy_per_kwh = 2.0
+capex_power_per_kw = 1.0
+lifetime_yr = 10.0
+[shared]
+capex_multiplier = 0.9
+"""
+STUDY = """[study]
+name = "tiny"
+title = "A tiny study"
+description = "Two microgrids, two days."
+
+[defaults]
+system = "system.toml"
+
+[[case]]
+name = "base"
+mode = "both"
+evaluate = { out_of_sample = "all_days", vss_evpi = true }
+
+[[case]]
+name = "price"
+mode = "shared"
+[case.sweep]
+"set.storage.capex_energy_per_kwh" = [1.0, 4.0]
+
+[outputs]
+figures = ["capacity_cost"]
+figure_cases = ["base"]
+"""
+LIGHT = STUDY.replace('evaluate = { out_of_sample = "all_days", vss_evpi = true }\n', "")
+
+
+def write_study(folder: Path, study: str = LIGHT) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "days.csv").write_text(DAYS)
+    (folder / "system.toml").write_text(SYSTEM)
+    (folder / "study.toml").write_text(study)
+    return folder / "study.toml"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_sweep_expansion_and_names(tmp_path: Path) -> None:
+    study = load_study(write_study(tmp_path, STUDY))
+    assert [c.name for c in study.cases] == [
+        "base", "price[capex_energy_per_kwh=1]", "price[capex_energy_per_kwh=4]"]
+    assert study.cases[1].overrides == {"storage.capex_energy_per_kwh": 1.0}
+    assert study.cases[0].modes == ["individual", "shared"]
+    assert study.cases[1].load_system().storage.capex_energy_per_kwh == 1.0
+    assert study.cases[0].evaluate.vss_evpi is True
+
+
+def test_hash_is_content_not_location(tmp_path: Path) -> None:
+    """The same study in another folder has the same hashes; another data file or another
+    value has another hash; a comment does not change it."""
+    digests = [c.digest() for c in load_study(write_study(tmp_path / "one", STUDY)).cases]
+    assert len(set(digests)) == 3
+    moved = [c.digest() for c in load_study(write_study(tmp_path / "two", STUDY)).cases]
+    assert moved == digests
+    commented = write_study(tmp_path / "three", "# a comment\n" + STUDY)
+    assert [c.digest() for c in load_study(commented).cases] == digests
+    (tmp_path / "two" / "days.csv").write_text(DAYS.replace(",10,", ",11,", 1))
+    changed = [c.digest() for c in load_study(tmp_path / "two" / "study.toml").cases]
+    assert all(a != b for a, b in zip(changed, digests))
+
+
+def test_run_then_rerun_solves_nothing_and_is_byte_identical(tmp_path: Path) -> None:
+    path = write_study(tmp_path / "study", STUDY)
+    out = tmp_path / "out"
+    first = run_study(path, out)
+    assert first.solved == [c.case.name for c in first.outcomes] and not first.failed
+    files = snapshot(out)
+    assert {"summary.csv", "summary.md", "figures/capacity_cost-base.pdf",
+            "figures/capacity_cost-base.png"} <= set(files)
+    assert len([f for f in files if f.startswith("cases/")]) == 3
+    second = run_study(path, out)
+    assert second.solved == [] and second.names("cached") == first.solved
+    assert snapshot(out) == files
+
+    # the numbers are those of the planning API on the same system and days
+    system = first.study.cases[0].load_system()
+    direct = plan_ef(system, load_days(system))
+    s = first.summary
+    rows = np.flatnonzero(s["case"].values == "base")
+    for k in rows:
+        mode = str(s["mode"].values[k])
+        assert float(s["annual_cost"].values[k]) == pytest.approx(
+            float(direct["annual_cost"].sel(mode=mode)), rel=1e-9)
+        assert float(s["oos_annual_cost"].values[k]) == pytest.approx(
+            float(s["annual_cost"].values[k]), rel=1e-7)  # evaluated on the same two days
+        assert float(s["vss"].values[k]) >= -1e-6 and float(s["evpi"].values[k]) >= -1e-6
+    assert float(s["saving_of_sharing_per_yr"].values[rows[0]]) == pytest.approx(
+        direct.attrs["saving_of_sharing_per_yr"], rel=1e-9)
+    price = np.flatnonzero(s["base_case"].values == "price")
+    energy = s["energy_kwh"].values[price]
+    assert energy[0] >= energy[1]  # dearer storage, no larger station
+    text = (out / "summary.md").read_text()
+    assert "# A tiny study" in text and "Saving of sharing" in text and "VSS" in text
+
+
+def test_changed_case_is_redone_and_its_old_file_removed(tmp_path: Path) -> None:
+    path = write_study(tmp_path / "study")
+    out = tmp_path / "out"
+    first = run_study(path, out)
+    old = first.outcome("price", **{"set.storage.capex_energy_per_kwh": "4"}).file
+    path.write_text(LIGHT.replace("[1.0, 4.0]", "[1.0, 3.0]"))
+    second = run_study(path, out)
+    assert second.solved == ["price[capex_energy_per_kwh=3]"]
+    assert sorted(second.names("cached")) == ["base", "price[capex_energy_per_kwh=1]"]
+    assert not old.exists()
+    assert len(list((out / "cases").iterdir())) == 3
+
+
+def test_failed_case_is_reported_and_the_others_run(tmp_path: Path) -> None:
+    """Sampling 5 of the 2 days fails when the case runs; the other cases still solve, the
+    summary has the error, and a rerun tries the failed case again."""
+    study = LIGHT + '\n[[case]]\nname = "bad"\nscenarios = { sample_days = 5 }\n'
+    path = write_study(tmp_path / "study", study)
+    out = tmp_path / "out"
+    result = run_study(path, out)
+    assert result.failed == ["bad"]
+    assert len(result.solved) == 3
+    s = result.summary
+    bad = np.flatnonzero(s["case"].values == "bad")[0]
+    assert s["status"].values[bad] == "failed"
+    assert "sample_days" in s["error"].values[bad]
+    assert "## Failed cases" in (out / "summary.md").read_text()
+    again = run_study(path, out)
+    assert again.failed == ["bad"] and again.solved == []
+
+
+def test_killed_run_restarts_without_corrupt_files(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupt the run while it solves the second case; leave behind what a kill during a
+    write would leave (a temporary file) and a damaged result file. The restart removes the
+    temporary, solves the damaged and the missing cases, and keeps the finished one."""
+    path = write_study(tmp_path / "study")
+    out = tmp_path / "out"
+    real = runner.run_case
+    calls = []
+
+    def interrupted(case):
+        calls.append(case.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(case)
+
+    monkeypatch.setattr(runner, "run_case", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(path, out)
+    monkeypatch.setattr(runner, "run_case", real)
+    done = list((out / "cases").iterdir())
+    assert len(done) == 1 and not list(out.rglob(".*.tmp"))
+    assert not (out / "summary.csv").exists()
+    (out / "cases" / ".abc.nc.x1y2.tmp").write_bytes(b"half a file")
+    study = load_study(path)
+    damaged = out / "cases" / f"{study.cases[2].digest()}.nc"
+    damaged.write_bytes(b"CDF\x01 not really")
+    result = run_study(path, out)
+    assert result.names("cached") == ["base"]
+    assert sorted(result.solved) == ["price[capex_energy_per_kwh=1]",
+                                     "price[capex_energy_per_kwh=4]"]
+    assert not list(out.rglob(".*.tmp"))
+    assert (result.summary["status"].values == "ok").all()
+    for case in result.outcomes:
+        assert runner.read_case(case.file).attrs["case_hash"] == case.digest
+
+
+def test_method_dispatch_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert planner_for("ef") is plan_ef
+    with pytest.raises(InputError, match="expected one of"):
+        planner_for("simplex")
+    monkeypatch.setitem(PLANNERS, "future", ("framework.no_such_module", "plan_future"))
+    with pytest.raises(InputError, match="'future' is not available"):
+        planner_for("future")
+    path = write_study(tmp_path / "s", LIGHT.replace('mode = "both"',
+                                                     'mode = "both"\nmethod = "future"'))
+    with pytest.raises(InputError, match=r"study.toml: case 'base': method"):
+        run_study(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing is solved or written
+    # a new method plugs in through the table alone
+    monkeypatch.setitem(PLANNERS, "future", ("framework.solve.ef", "plan_ef"))
+    result = run_study(path, tmp_path / "out")
+    assert not result.failed and set(result.summary["method"].values) == {"ef", "future"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[case]]\nname = "x"\nsolver = "ef"\n', "unknown key(s) ['solver']"),
+    ('[[case]]\nname = "x"\nmode = "all"\n', "mode: expected one of"),
+    ('[[case]]\nname = "x"\nscenarios = { clusters = 0 }\n', "clusters: expected an integer"),
+    ('[[case]]\nname = "x"\noptions = { time_limit = 5 }\n', "options: unknown key(s)"),
+    ('[[case]]\nname = "x"\n[case.sweep]\nmode = [{ mode = "shared" }]\n', "'label'"),
+    ('[[case]]\nname = "x"\n[[case]]\nname = "x"\n', "repeated: ['x']"),
+    ('[[case]]\nname = "x"\nevaluate = { out_of_sample = "held_out" }\n', "sample_days > 0"),
+])
+def test_study_file_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write_study(tmp_path, '[defaults]\nsystem = "system.toml"\n' + text)
+    with pytest.raises(InputError) as err:
+        run_study(path, tmp_path / "out")
+    assert message in str(err.value) and "study.toml" in str(err.value)
+
+
+def test_cli_study_and_figures(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write_study(tmp_path / "study")
+    out = tmp_path / "out"
+    assert main(["-q", "study", str(path), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 cases, 3 solved" in printed and "summary.md" in printed
+    case = next((out / "cases").glob("*.nc"))
+    assert main(["-q", "figures", str(case), "-o", str(tmp_path / "figs"),
+                 "--only", "capacity_cost"]) == 0
+    written = capsys.readouterr().out.split()
+    assert [Path(p).name for p in written] == [f"capacity_cost-{case.stem}.pdf",
+                                               f"capacity_cost-{case.stem}.png"]
+    shutil.rmtree(out / "figures")
+    assert main(["-q", "figures", str(out), "--only", "capacity_cost"]) == 0
+    assert sorted(p.name for p in (out / "figures").iterdir()) == [
+        "capacity_cost-base.pdf", "capacity_cost-base.png",
+        "capacity_cost-price_capex_energy_per_kwh=1.pdf",
+        "capacity_cost-price_capex_energy_per_kwh=1.png",
+        "capacity_cost-price_capex_energy_per_kwh=4.pdf",
+        "capacity_cost-price_capex_energy_per_kwh=4.png"]
