@@ -117,6 +117,9 @@ def test_demo_runs_default_system(tmp_path: Path, capsys: pytest.CaptureFixture)
         at = lease.sel(energy_price=e, power_price=p)
         assert float(at["saving"].min()) >= -1e-6
         assert float(at["profit"]) >= -1e-6
+    for name in ("representative_days", "soc", "capacity_cost", "allocation"):
+        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (tmp_path / "figures" / f"{name}.pdf").exists()
     with xr.open_dataset(tmp_path / "scenarios.nc") as s:
         assert s.sizes["scenario"] == 8
         assert float(s["probability"].sum()) == pytest.approx(1.0, abs=1e-12)
