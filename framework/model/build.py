@@ -10,6 +10,7 @@ battery in ``individual`` mode, the ``station`` in ``shared`` mode).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from numbers import Real
 
 import pyomo.environ as pyo
 
@@ -79,14 +80,18 @@ def define_dispatch(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioD
     ``grid_export <= export_limit``, ``pv_used <= pv_kw * pv_pu``,
     ``wind_used <= wind_kw * wind_pu``, ``shed <= load``, ``charge``, ``discharge``
     (``<= station_limit`` in shared mode); ``soc_kwh[k, t]`` per storage.
+
+    The profiles of ``data`` are numbers, or (robust models) affine Pyomo expressions of
+    uncertain parameters; a limit that is an expression becomes a constraint
+    (:func:`define_data_limit`) instead of a variable bound.
     """
     mgs = members_union(members)
     mg_of = {mg.name: mg for mg in system.microgrids}
     T = range(data.steps)
     col = {i: data.column(i) for i in mgs}
-    load = {(i, t): float(data.load_kw[t, col[i]]) for i in mgs for t in T}
-    pv_avail = {(i, t): mg_of[i].pv_kw * float(data.pv_pu[t, col[i]]) for i in mgs for t in T}
-    wind_avail = {(i, t): mg_of[i].wind_kw * float(data.wind_pu[t, col[i]])
+    load = {(i, t): _datum(data.load_kw[t, col[i]]) for i in mgs for t in T}
+    pv_avail = {(i, t): mg_of[i].pv_kw * _datum(data.pv_pu[t, col[i]]) for i in mgs for t in T}
+    wind_avail = {(i, t): mg_of[i].wind_kw * _datum(data.wind_pu[t, col[i]])
                   for i in mgs for t in T}
 
     d.I = pyo.Set(initialize=mgs, ordered=True)
@@ -96,11 +101,14 @@ def define_dispatch(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioD
     d.grid_export_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
                                bounds=lambda b, i, t: (0, _limit(mg_of[i].export_limit_kw)))
     d.pv_used_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
-                           bounds=lambda b, i, t: (0, pv_avail[i, t]))
+                           bounds=lambda b, i, t: (0, _number(pv_avail[i, t])))
     d.wind_used_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
-                             bounds=lambda b, i, t: (0, wind_avail[i, t]))
+                             bounds=lambda b, i, t: (0, _number(wind_avail[i, t])))
     d.shed_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
-                        bounds=lambda b, i, t: (0, load[i, t]))
+                        bounds=lambda b, i, t: (0, _number(load[i, t])))
+    for name, limit in (("pv_used_kw", pv_avail), ("wind_used_kw", wind_avail),
+                        ("shed_kw", load)):
+        define_data_limit(d, name, limit)
     station_limit = {i: (_limit(mg_of[i].station_limit_kw) if shared else None) for i in mgs}
     d.charge_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
                           bounds=lambda b, i, t: (0, station_limit[i]))
@@ -111,6 +119,27 @@ def define_dispatch(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioD
     define_balance(d, load)
     define_storage(d, fs, system, data, members)
     define_daily_cost(d, system, data, pv_avail, wind_avail, shared)
+
+
+def _datum(value: object) -> object:
+    """A profile entry: a number as ``float``, an expression (robust models) as it is."""
+    return float(value) if isinstance(value, Real) else value
+
+
+def _number(value: object) -> float | None:
+    """A variable bound from a profile entry; ``None`` for an expression."""
+    return float(value) if isinstance(value, Real) else None
+
+
+def define_data_limit(d: pyo.Block, name: str, limit: Mapping[tuple[str, int], object]) -> None:
+    """``<name>[i,t] <= limit[i,t]`` as constraint ``<name>_limit`` where the limit is an
+    expression of uncertain parameters (robust models: ``load = nominal + dev * z``); numeric
+    limits are variable bounds and add nothing here."""
+    keys = [key for key, value in limit.items() if not isinstance(value, Real)]
+    if keys:
+        var = getattr(d, name)
+        setattr(d, f"{name}_limit", pyo.Constraint(
+            keys, rule=lambda b, i, t: var[i, t] <= limit[i, t]))
 
 
 def members_union(members: Mapping[str, Sequence[str]]) -> list[str]:

@@ -1,0 +1,65 @@
+"""Small helpers to build and run HiGHS models from arrays (for master and separation)."""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+INF = highspy.kHighsInf
+Status = highspy.HighsModelStatus
+FEASIBLE_STOP = {Status.kOptimal, Status.kTimeLimit, Status.kIterationLimit,
+                 Status.kSolutionLimit, Status.kInterrupt}
+
+
+def finite(values: np.ndarray) -> np.ndarray:
+    """``values`` with ``+-inf`` replaced by HiGHS's infinity."""
+    return np.clip(np.asarray(values, dtype=float), -INF, INF)
+
+
+def new_highs(threads: int | None = None) -> highspy.Highs:
+    """A silent HiGHS instance."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    return h
+
+
+def pass_model(h: highspy.Highs, cost: np.ndarray, col_lower: np.ndarray,
+               col_upper: np.ndarray, matrix: sp.sparray, row_lower: np.ndarray,
+               row_upper: np.ndarray, integer: np.ndarray | None = None,
+               maximize: bool = False) -> None:
+    """Load ``min/max cost'v s.t. row_lower <= matrix v <= row_upper, col bounds`` into ``h``."""
+    csc = sp.csc_array(matrix)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = csc.shape[1], csc.shape[0]
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_, lp.col_upper_ = finite(col_lower), finite(col_upper)
+    lp.row_lower_, lp.row_upper_ = finite(row_lower), finite(row_upper)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    if maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+    if integer is not None and np.any(integer):
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else
+                           highspy.HighsVarType.kContinuous for i in integer]
+    h.passModel(lp)
+
+
+def run(h: highspy.Highs, time_limit_s: float | None = None,
+        mip_rel_gap: float | None = None) -> Status:
+    """Run ``h`` with optional limits; returns the model status."""
+    h.setOptionValue("time_limit", float(time_limit_s) if time_limit_s is not None else INF)
+    if mip_rel_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    h.run()
+    return h.getModelStatus()
+
+
+def has_solution(h: highspy.Highs) -> bool:
+    """Whether ``h`` stopped with a feasible solution."""
+    return (h.getModelStatus() in FEASIBLE_STOP
+            and h.getInfo().primal_solution_status == highspy.kSolutionStatusFeasible)

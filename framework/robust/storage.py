@@ -1,0 +1,352 @@
+"""Robust shared-storage planning: the planning model with data-driven budget sets, by C&CG.
+
+For scenario ``s``, microgrid ``i`` and step ``t`` one uncertain ``z[i,t] in [0, 1]`` moves
+the day towards a worse one (``docs/robust.md``):
+
+    load_kw = load_nominal + load_dev_kw * z          load_dev_kw = max(load_q(Q) - load, 0)
+    pv_pu   = pv_nominal   - pv_dev_pu * z            pv_dev_pu   = max(pv - pv_q(1-Q), 0)
+    wind_pu = wind_nominal - wind_dev_pu * z          wind_dev_pu = max(wind - wind_q(1-Q), 0)
+
+with the quantiles ``Q`` (default 0.9) and ``1 - Q`` of the days the clustering put in
+cluster ``s`` (the scenario file's spread), and the budget ``sum_t z[i,t] <= Gamma`` per
+microgrid and scenario. The objective is
+
+    min_x capex_annual(x) + days_per_year * sum_s pi_s max_{z in U_s} min_y daily_cost_s(x, z, y)
+
+or, with ``single_worst_case``, ``capex_annual(x) + days_per_year * max_s max_{z in U_s} ...``
+(one worst day over all scenarios: classical robust). Each scenario's model comes from the
+one builder (:func:`framework.model.build_scenario_model`) with the profiles written as
+expressions of ``z``, and is compiled into a block of the general engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from framework.errors import InputError
+from framework.model import (
+    ScenarioData,
+    build_scenario_model,
+    check_scenarios_match,
+    first_stage_vars,
+    scenario_data,
+)
+from framework.results import combine_modes, provenance
+from framework.robust.config import CCGConfig
+from framework.robust.loop import solve_ccg, worst_case
+from framework.robust.problem import RobustBlock, RobustProblem, compile_pyomo
+from framework.robust.results import CCGResult
+from framework.robust.sets import BudgetSet
+from framework.solve.ef import solve_ef
+from framework.solve.highs import SolveError, highs_version
+from framework.system import System
+
+QUANTITIES = ("load_kw", "pv_pu", "wind_pu")
+HISTORY = ("iteration", "master_objective", "lower_bound", "upper_bound", "gap", "cuts",
+           "master_s", "separation_s")
+
+
+def deviations(scenarios: xr.Dataset, quantile: float = 0.9) -> xr.Dataset:
+    """Deviations towards a worse day from the spread of each cluster.
+
+    ``load_dev_kw = max(load_kw_quantile(Q) - load_kw, 0)``,
+    ``pv_dev_pu = max(pv_pu - pv_pu_quantile(1 - Q), 0)``, and the same for wind, all
+    ``(scenario, step, microgrid)``.
+
+    Raises
+    ------
+    InputError
+        If ``Q`` is not in [0.5, 1], or the scenario set lacks a ``*_quantile`` variable or
+        the quantile ``Q`` or ``1 - Q`` (the message names the available ones).
+    """
+    if not (isinstance(quantile, (int, float)) and 0.5 <= quantile <= 1):
+        raise InputError(f"quantile: expected a number in [0.5, 1], got {quantile!r}")
+    missing = [f"{q}_quantile" for q in QUANTITIES if f"{q}_quantile" not in scenarios]
+    if missing or "quantile" not in scenarios.coords:
+        raise InputError(f"scenarios: no cluster spread ({', '.join(missing) or 'quantile'} "
+                         "missing); generate the scenarios with quantiles")
+    available = [float(q) for q in scenarios["quantile"].values]
+
+    def at(name: str, q: float) -> xr.DataArray:
+        hits = [a for a in available if abs(a - q) < 1e-9]
+        if not hits:
+            raise InputError(f"quantile {q:g} is not in the scenario set (available: "
+                             f"{available}); choose --quantile Q with Q and 1 - Q among them, "
+                             "or generate the scenarios with those quantiles")
+        return scenarios[f"{name}_quantile"].sel(quantile=hits[0], drop=True)
+
+    dims = ("scenario", "step", "microgrid")
+    out = xr.Dataset({
+        "load_dev_kw": (at("load_kw", quantile) - scenarios["load_kw"]).clip(min=0),
+        "pv_dev_pu": (scenarios["pv_pu"] - at("pv_pu", 1 - quantile)).clip(min=0),
+        "wind_dev_pu": (scenarios["wind_pu"] - at("wind_pu", 1 - quantile)).clip(min=0),
+    })
+    return out.transpose(*dims)
+
+
+@dataclasses.dataclass(frozen=True)
+class StorageLayout:
+    """How the engine's vectors map back to the planning model.
+
+    Attributes
+    ----------
+    microgrids : tuple of str
+        The microgrids of ``z``: ``u = z[i, t]`` flattened microgrid-major.
+    steps : int
+    first_stage : tuple of (str, str)
+        ``(variable, storage)`` of each first-stage position.
+    deviations : xr.Dataset
+        Of :func:`deviations`.
+    """
+
+    microgrids: tuple[str, ...]
+    steps: int
+    first_stage: tuple[tuple[str, str], ...]
+    deviations: xr.Dataset
+
+    def capacity(self, x: np.ndarray) -> dict[str, dict[str, float]]:
+        """``{"cap_energy_kwh": {k: E}, "cap_power_kw": {k: P}}`` of a first stage ``x``."""
+        out: dict[str, dict[str, float]] = {"cap_energy_kwh": {}, "cap_power_kw": {}}
+        for (name, k), value in zip(self.first_stage, x):
+            if name in out:
+                out[name][k] = max(float(value), 0.0)
+        return out
+
+    def vector(self, capacity: dict[str, dict[str, float]], system: System) -> np.ndarray:
+        """The first stage ``x`` of a capacity dict (module counts rounded if modular)."""
+        tech = system.storage
+        values = []
+        for name, k in self.first_stage:
+            energy = float(capacity["cap_energy_kwh"][k])
+            modules = round(energy / tech.module_energy_kwh) if tech.modular else 0
+            if name == "cap_energy_kwh":
+                values.append(energy)
+            elif name == "cap_power_kw":
+                values.append(float(capacity["cap_power_kw"][k]))
+            elif name == "n_modules":
+                values.append(float(modules))
+            else:
+                values.append(float(modules > 0))
+        return np.array(values)
+
+
+def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: ScenarioData
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on the sensitivity of the recourse dual to each ``z[i,t]`` (``docs/robust.md``).
+
+    ``z[i,t]`` moves the net load of ``i`` at ``t`` by at most
+    ``dev = load_dev + pv_kw * pv_dev + wind_kw * wind_dev`` kW per unit, so
+    ``|dQ/dz| <= days * dt * V * dev`` with ``V`` the most a kWh at one place and step can be
+    worth: the dearest grid price (import or export), bought or stored through both
+    efficiencies, ``p = max_t max(buy_t + co2_price * co2_t, sell_t) / (eta_c * eta_d)``,
+    plus the per-kWh fees, degradation and renewable prices; the value of lost load takes
+    the place of ``p`` when some microgrid's import limit is below its worst-case load
+    (shedding may then set the price). The lower bound is 0 when the cost cannot fall as the
+    net load rises (no curtailment cost, no negative price). The separation checks the
+    bounds after every solve and widens them if they cut off a better worst case.
+    """
+    tar, tech = system.tariff, system.storage
+    steps = data.steps
+    buy = np.array(tar.per_step("price_buy_per_kwh", steps)) + tar.co2_price_per_kg * np.array(
+        tar.per_step("grid_co2_kg_per_kwh", steps))
+    sell = np.array(tar.per_step("price_sell_per_kwh", steps))
+    mg_of = {mg.name: mg for mg in system.microgrids}
+    worst_load = {i: data.load_kw[:, data.column(i)] + dev["load_dev_kw"].sel(microgrid=i).values
+                  for i in names}
+    covered = all(mg_of[i].import_limit_kw is None
+                  or mg_of[i].import_limit_kw >= worst_load[i].max() for i in names)
+    price = max(np.abs(buy).max(), np.abs(sell).max())
+    if not covered:
+        price = max(price, tar.voll_per_kwh)
+    value = (price / (tech.eta_charge * tech.eta_discharge)
+             + 2 * (tech.degradation_cost_per_kwh + system.shared.exchange_fee_per_kwh)
+             + tar.price_pv_per_kwh + tar.price_wind_per_kwh + tar.curtailment_cost_per_kwh)
+    size = np.concatenate([
+        dev["load_dev_kw"].sel(microgrid=i).values
+        + mg_of[i].pv_kw * dev["pv_dev_pu"].sel(microgrid=i).values
+        + mg_of[i].wind_kw * dev["wind_dev_pu"].sel(microgrid=i).values
+        for i in names])
+    high = system.planning.days_per_year * data.step_h * value * size
+    monotone = tar.curtailment_cost_per_kwh == 0 and buy.min() >= 0
+    return (np.zeros_like(high) if monotone else -high), high
+
+
+def _scenario_model(system: System, data: ScenarioData, dev: xr.Dataset, mode: str,
+                    names: Sequence[str]) -> tuple[pyo.ConcreteModel, pyo.Var]:
+    """The model of one scenario by the one builder, with ``z[i, t]`` (on block
+    ``m.uncertain``) in its profiles: ``nominal + deviation * z`` (``-`` for renewables)."""
+    z_block = pyo.Block(concrete=True)
+    z_block.z = pyo.Var(list(names), range(data.steps))
+    profiles = {q: getattr(data, q).astype(object) for q in QUANTITIES}
+    for i in names:
+        c = data.column(i)
+        for name, sign, dev_name in (("load_kw", 1.0, "load_dev_kw"), ("pv_pu", -1.0, "pv_dev_pu"),
+                                     ("wind_pu", -1.0, "wind_dev_pu")):
+            amount = dev[dev_name].sel(microgrid=i).values
+            for t in np.flatnonzero(amount > 0):
+                profiles[name][t, c] = (float(getattr(data, name)[t, c])
+                                        + sign * float(amount[t]) * z_block.z[i, int(t)])
+    model = build_scenario_model(system, dataclasses.replace(data, **profiles), mode,
+                                 microgrids=names)
+    model.uncertain = z_block
+    return model, z_block.z
+
+
+def storage_problem(system: System, scenarios: xr.Dataset, mode: str, gamma: float, *,
+                    quantile: float = 0.9, single_worst_case: bool = False,
+                    microgrids: Sequence[str] | None = None
+                    ) -> tuple[RobustProblem, StorageLayout]:
+    """The robust planning problem of one mode as a :class:`RobustProblem`: one block per
+    scenario (weight ``pi_s``, or 1 with ``single_worst_case``) with the budget set
+    ``sum_t z[i,t] <= gamma`` per microgrid, and how its vectors map to the model."""
+    check_scenarios_match(system, scenarios)
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not np.isfinite(
+            gamma) or gamma < 0:
+        raise InputError(f"gamma: the budget must be a finite number >= 0, got {gamma!r}")
+    dev = deviations(scenarios, quantile)
+    names = tuple(microgrids) if microgrids is not None else tuple(system.names)
+    steps = scenarios.sizes["step"]
+    budget = BudgetSet(len(names) * steps, float(gamma),
+                       groups=tuple(tuple(range(j * steps, (j + 1) * steps))
+                                    for j in range(len(names))))
+    blocks, first, positions = [], None, ()
+    for k in range(scenarios.sizes["scenario"]):
+        data = scenario_data(scenarios, k)
+        model, z = _scenario_model(system, data, dev.isel(scenario=k), mode, names)
+        fs_vars = first_stage_vars(model)
+        fs, recourse = compile_pyomo(model, fs_vars, [z])
+        if first is None:
+            first = fs
+            positions = tuple((v.parent_component().local_name, str(v.index()))
+                              for comp in fs_vars for v in comp.values())
+        blocks.append(RobustBlock(data.name, recourse, budget,
+                                  1.0 if single_worst_case else data.probability,
+                                  _dual_bounds(system, names, dev.isel(scenario=k), data)))
+    problem = RobustProblem(first, tuple(blocks), "max" if single_worst_case else "sum")
+    return problem, StorageLayout(names, steps, positions, dev)
+
+
+def worst_profiles(scenarios: xr.Dataset, layout: StorageLayout,
+                   z: Sequence[np.ndarray]) -> xr.Dataset:
+    """The scenario set with every scenario's profiles at its worst case ``z`` (one vector
+    per scenario, microgrid-major); adds ``worst_z (scenario, step, microgrid)``."""
+    out = scenarios.copy(deep=True)
+    zz = xr.zeros_like(scenarios["load_kw"])
+    names = list(layout.microgrids)
+    values = np.stack([np.asarray(v).reshape(len(names), layout.steps).T for v in z])
+    zz.loc[{"microgrid": names}] = values
+    dev = layout.deviations
+    out["load_kw"] = (scenarios["load_kw"] + dev["load_dev_kw"] * zz).transpose(
+        *scenarios["load_kw"].dims)
+    out["pv_pu"] = (scenarios["pv_pu"] - dev["pv_dev_pu"] * zz).clip(min=0).transpose(
+        *scenarios["pv_pu"].dims)
+    out["wind_pu"] = (scenarios["wind_pu"] - dev["wind_dev_pu"] * zz).clip(min=0).transpose(
+        *scenarios["wind_pu"].dims)
+    out["worst_z"] = zz.transpose("scenario", "step", "microgrid")
+    return out
+
+
+def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
+             quantile: float = 0.9, single_worst_case: bool = False,
+             microgrids: Sequence[str] | None = None, config: CCGConfig | None = None,
+             comm: Any = None) -> xr.Dataset:
+    """Robust capacities of one mode by C&CG, as a result in the common schema.
+
+    Parameters
+    ----------
+    system, scenarios, mode, microgrids
+        As for :func:`framework.solve.ef.solve_ef`; the scenario set must hold the cluster
+        spread (``*_quantile``).
+    gamma : float
+        Budget ``Gamma >= 0``: steps per microgrid and scenario that may deviate
+        (``Gamma = 0``: the stochastic model; ``Gamma >= steps``: every step).
+    quantile : float
+        ``Q`` of the deviations (``Q`` and ``1 - Q`` must be in the scenario set).
+    single_worst_case : bool
+        One worst day over all scenarios instead of the expected worst case.
+    config : CCGConfig, optional
+    comm : mpi4py communicator, optional
+        Worst cases of the scenarios over MPI ranks (default ``COMM_WORLD`` under
+        ``mpiexec``); every rank returns the result.
+
+    Returns
+    -------
+    xr.Dataset
+        The schema of :func:`framework.results.mode_result` with the dispatch and costs of
+        every scenario at its worst case (``annual_cost`` = the robust objective unless
+        ``single_worst_case``), plus ``objective`` (robust objective), ``bound`` (lower
+        bound), ``gap``, ``termination``, ``nominal_annual_cost`` (the plan on the nominal
+        days), ``worst_load_kw``, ``worst_pv_pu``, ``worst_wind_pu``, ``worst_z`` and the
+        iteration history ``ccg_<field> (mode, iteration)``.
+    """
+    start = time.perf_counter()
+    problem, layout = storage_problem(system, scenarios, mode, gamma, quantile=quantile,
+                                      single_worst_case=single_worst_case,
+                                      microgrids=microgrids)
+    build_s = time.perf_counter() - start
+    result = solve_ccg(problem, config, comm)
+    if not np.all(np.isfinite(result.x)):
+        raise SolveError(f"C&CG ended '{result.status.value}' without a first stage")
+    start = time.perf_counter()
+    capacity = layout.capacity(result.x)
+    worst = worst_profiles(scenarios, layout, [w.u for w in result.worst_cases])
+    names = list(layout.microgrids)
+    ds = solve_ef(system, worst.drop_vars("worst_z"), mode, microgrids=names,
+                  fixed_capacity=capacity)
+    nominal = solve_ef(system, scenarios, mode, microgrids=names, fixed_capacity=capacity)
+    return _assemble(ds, scenarios, worst, nominal, result, mode, build_s,
+                     time.perf_counter() - start, system,
+                     {"gamma": float(gamma), "quantile": float(quantile),
+                      "single_worst_case": int(single_worst_case)})
+
+
+def _assemble(ds: xr.Dataset, scenarios: xr.Dataset, worst: xr.Dataset, nominal: xr.Dataset,
+              result: CCGResult, mode: str, build_s: float, results_s: float,
+              system: System, settings: dict[str, Any]) -> xr.Dataset:
+    names = [str(m) for m in ds["microgrid"].values]
+    sel = {"microgrid": names}
+    for q in QUANTITIES:
+        ds[q] = scenarios[q].sel(sel).transpose(*ds[q].dims)
+        ds[f"worst_{q}"] = worst[q].sel(sel).transpose(*ds[q].dims).expand_dims(mode=[mode])
+    ds["worst_z"] = worst["worst_z"].sel(sel).expand_dims(mode=[mode])
+    history = result.history()
+    ds = ds.assign(
+        objective=("mode", [result.objective]), bound=("mode", [result.lower_bound]),
+        gap=("mode", [result.gap]), termination=("mode", [result.status.value]),
+        iterations=("mode", [len(result.iterations)]),
+        nominal_annual_cost=("mode", [float(nominal["annual_cost"].sel(mode=mode))]),
+        build_s=("mode", [build_s]), compile_s=("mode", [result.setup_s]),
+        solve_s=("mode", [result.total_s]), master_s=("mode", [result.master_s]),
+        separation_s=("mode", [result.separation_s]), results_s=("mode", [results_s]),
+        **{f"ccg_{name}": (("mode", "iteration"), history[name][None, :])
+           for name in HISTORY if name != "iteration"})
+    ds = ds.assign_coords(iteration=history["iteration"])
+    ds.attrs = provenance(system, scenarios, "ccg", solver=highs_version(),
+                          ccg_status=result.status.value, **settings)
+    return ds
+
+
+def plan_robust(system: System, scenarios: xr.Dataset,
+                modes: Sequence[str] = ("individual", "shared"), **kwargs: Any) -> xr.Dataset:
+    """:func:`plan_ccg` for each mode, side by side (see :func:`framework.results.combine_modes`)."""
+    return combine_modes([plan_ccg(system, scenarios, mode, **kwargs) for mode in modes])
+
+
+def robust_cost(system: System, scenarios: xr.Dataset, mode: str,
+                capacity: dict[str, dict[str, float]], *, gamma: float, quantile: float = 0.9,
+                single_worst_case: bool = False, microgrids: Sequence[str] | None = None,
+                config: CCGConfig | None = None) -> float:
+    """The robust objective of given capacities: ``capex + days * sum_s pi_s max_z cost_s``
+    (or the single worst case), each worst case found exactly."""
+    problem, layout = storage_problem(system, scenarios, mode, gamma, quantile=quantile,
+                                      single_worst_case=single_worst_case,
+                                      microgrids=microgrids)
+    value, _ = worst_case(problem, layout.vector(capacity, system), config)
+    return value

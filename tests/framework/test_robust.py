@@ -1,0 +1,263 @@
+"""Robust shared-storage planning by C&CG on tiny systems, checked against brute force.
+
+Two microgrids, four steps, two scenarios. The brute force solves
+``min_x capex + days * sum_s pi_s eta_s`` with ``eta_s >= daily_cost_s(vertex)`` for every
+vertex of scenario ``s``'s budget set, one dispatch block per vertex built by the one model
+builder from the worst-case profiles.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+import xarray as xr
+
+from framework.cli import main
+from framework.errors import InputError
+from framework.model import ScenarioData, define_dispatch, define_first_stage, storage_members
+from framework.robust import CCGConfig, Termination
+from framework.robust.storage import deviations, plan_ccg, robust_cost, storage_problem
+from framework.solve.ef import solve_ef
+from framework.solve.highs import solve_highs
+from framework.system import System, system_from_dict
+from tests.framework.conftest import make_scenarios
+
+STEPS = 4
+LOAD = [[[10, 14, 20, 8], [6, 9, 12, 5]], [[8, 12, 16, 10], [5, 7, 9, 6]]]  # [s][mg][t]
+PV = [[[0.0, 0.6, 0.8, 0.1], [0.0, 0.5, 0.7, 0.0]], [[0.0, 0.3, 0.5, 0.0], [0.0, 0.2, 0.4, 0.1]]]
+LOAD_UP = 0.3        # load quantile 0.9 = 1.3 * load
+PV_DOWN = 0.5        # pv quantile 0.1 = 0.5 * pv
+
+
+SYSTEM_TOML = """
+name = "tiny-robust"
+[history]
+step_h = 1.0
+[planning]
+days_per_year = 1.0
+[[microgrid]]
+name = "mg0"
+pv_kw = 20.0
+import_limit_kw = 20.0
+[[microgrid]]
+name = "mg1"
+pv_kw = 10.0
+[tariff]
+price_buy_per_kwh = [0.1, 0.3, 0.5, 0.2]
+price_sell_per_kwh = 0.02
+grid_co2_kg_per_kwh = 0.0
+voll_per_kwh = 2.0
+[storage]
+capex_energy_per_kwh = 0.05
+capex_power_per_kw = 0.02
+om_fraction_per_yr = 0.0
+lifetime_yr = 1.0
+discount_rate = 0.0
+eta_charge = 0.95
+eta_discharge = 0.9
+soc_min_frac = 0.0
+soc_max_frac = 1.0
+[shared]
+capex_multiplier = 1.0
+exchange_fee_per_kwh = 0.0
+"""
+
+
+def system() -> System:
+    """Two microgrids; mg0's import limit makes it shed in its worst cases."""
+    return system_from_dict(tomllib.loads(SYSTEM_TOML))
+
+
+def scenarios() -> xr.Dataset:
+    load = np.transpose(np.array(LOAD, dtype=float), (0, 2, 1))
+    pv = np.transpose(np.array(PV), (0, 2, 1))
+    ds = make_scenarios(load, pv_pu=pv, probability=[0.6, 0.4])
+    dims = ("quantile", "scenario", "step", "microgrid")
+    ds = ds.assign_coords(quantile=[0.1, 0.9])
+    ds["load_kw_quantile"] = (dims, np.stack([0.8 * load, (1 + LOAD_UP) * load]))
+    ds["pv_pu_quantile"] = (dims, np.stack([(1 - PV_DOWN) * pv, np.minimum(1.2 * pv, 1)]))
+    ds["wind_pu_quantile"] = (dims, np.zeros((2, *load.shape)))
+    # the rest of the scenario-file schema (a set of given days)
+    ds = ds.assign_coords(day=np.array([], dtype="datetime64[ns]"))
+    ds["membership"] = ("day", np.array([], dtype=int))
+    ds["is_extreme"] = ("scenario", [False, False])
+    ds["representative_day"] = ("scenario", np.array(["NaT", "NaT"], dtype="datetime64[ns]"))
+    ds["scenario_label"] = ("scenario", ["c0", "c1"])
+    ds["pv_kw"] = ("microgrid", [20.0, 10.0])
+    ds["wind_kw"] = ("microgrid", [0.0, 0.0])
+    return ds
+
+
+def budget_vertices(gamma: int) -> list[np.ndarray]:
+    """Every z in {0,1}^(mg x step) with at most gamma ones per microgrid (flattened)."""
+    per_mg = [np.array(v, dtype=float) for v in itertools.product((0, 1), repeat=STEPS)
+              if sum(v) <= gamma]
+    return [np.concatenate(pair) for pair in itertools.product(per_mg, repeat=2)]
+
+
+def profiles(s: int, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    zz = z.reshape(2, STEPS).T
+    load = np.array(LOAD[s], dtype=float).T
+    pv = np.array(PV[s]).T
+    return load * (1 + LOAD_UP * zz), pv * (1 - PV_DOWN * zz)
+
+
+def brute_force(sys_: Any, mode: str, gamma: int, single: bool = False) -> tuple[float, Any]:
+    """``min_x capex + days * AGG_s max_vertex daily_cost``, one dispatch copy per vertex."""
+    members = storage_members(mode, ["mg0", "mg1"])
+    shared = mode == "shared"
+    m = pyo.ConcreteModel()
+    define_first_stage(m, sys_, members, shared)
+    vertices = budget_vertices(gamma)
+    m.eta = pyo.Var(range(2))
+    m.copy = pyo.Block(range(2), range(len(vertices)))
+    for s, (v, z) in itertools.product(range(2), enumerate(vertices)):
+        load, pv = profiles(s, z)
+        data = ScenarioData(f"scen{s}", 1.0, 1.0, ("mg0", "mg1"), load, pv, np.zeros_like(pv))
+        define_dispatch(m.copy[s, v], m, sys_, data, members, shared)
+        m.copy[s, v].worst = pyo.Constraint(expr=m.eta[0 if single else s]
+                                            >= m.copy[s, v].daily_cost)
+    days = sys_.planning.days_per_year
+    m.objective = pyo.Objective(expr=m.capex_annual + days * (
+        m.eta[0] if single else 0.6 * m.eta[0] + 0.4 * m.eta[1]))
+    info = solve_highs(m)
+    return info.objective, m
+
+
+def capacity(ds: xr.Dataset, mode: str) -> dict[str, dict[str, float]]:
+    r = ds.sel(mode=mode)
+    return {name: {str(k): float(r[name].sel(storage=k)) for k in r["storage"].values}
+            for name in ("cap_energy_kwh", "cap_power_kw")}
+
+
+EXACT = CCGConfig(rel_gap=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["shared", "individual"])
+def test_gamma_zero_is_the_stochastic_model(mode: str) -> None:
+    ef = solve_ef(system(), scenarios(), mode).sel(mode=mode)
+    robust = plan_ccg(system(), scenarios(), mode, gamma=0, config=EXACT).sel(mode=mode)
+    assert float(robust["objective"]) == pytest.approx(float(ef["objective"]), rel=1e-9)
+    assert float(robust["bound"]) == pytest.approx(float(ef["objective"]), rel=1e-9)
+    for name in ("cap_energy_kwh", "cap_power_kw"):
+        assert robust[name].values == pytest.approx(ef[name].values, rel=1e-6, abs=1e-6)
+    assert int(robust["iterations"]) == 1
+    assert np.all(robust["worst_z"].values == 0)
+
+
+@pytest.mark.parametrize(("mode", "gamma", "single"), [
+    ("shared", 1, False), ("shared", 2, False), ("individual", 2, False),
+    ("shared", 4, False), ("shared", 2, True)])
+def test_robust_value_equals_brute_force(mode: str, gamma: int, single: bool) -> None:
+    sys_ = system()
+    robust = plan_ccg(sys_, scenarios(), mode, gamma=gamma, single_worst_case=single,
+                      config=EXACT).sel(mode=mode)
+    expected, _ = brute_force(sys_, mode, gamma, single)
+    assert str(robust["termination"].values) == Termination.OPTIMAL.value
+    assert float(robust["objective"]) == pytest.approx(expected, rel=1e-7)
+    lower = robust["ccg_lower_bound"].values
+    upper = robust["ccg_upper_bound"].values
+    assert np.all(np.diff(lower) >= 0) and np.all(np.diff(upper) <= 0)
+    assert upper[-1] - lower[-1] <= 1e-9 * abs(upper[-1])
+    if not single:
+        # the dispatch at the worst case of every scenario prices the robust objective
+        assert float(robust["annual_cost"]) == pytest.approx(expected, rel=1e-7)
+    # worst-case profiles are those of the reported z
+    z = robust["worst_z"].values
+    assert np.all(z.sum(axis=1) <= gamma)
+    assert robust["worst_load_kw"].values == pytest.approx(
+        robust["load_kw"].values * (1 + LOAD_UP * z))
+
+
+def test_price_of_robustness() -> None:
+    sys_ = system()
+    ef = solve_ef(sys_, scenarios(), "shared")
+    robust = plan_ccg(sys_, scenarios(), "shared", gamma=2, config=EXACT)
+    ef_value, robust_value = float(ef["objective"].item()), float(robust["objective"].item())
+    stochastic_worst = robust_cost(sys_, scenarios(), "shared", capacity(ef, "shared"), gamma=2)
+    robust_worst = robust_cost(sys_, scenarios(), "shared", capacity(robust, "shared"), gamma=2)
+    assert robust_worst == pytest.approx(robust_value, rel=1e-7)
+    assert robust_worst < stochastic_worst - 1e-6
+    nominal = float(robust["nominal_annual_cost"].item())
+    assert nominal > ef_value + 1e-6
+    assert float(robust["cap_energy_kwh"].sum()) > float(ef["cap_energy_kwh"].sum())
+
+
+def test_deviations_from_the_spread() -> None:
+    dev = deviations(scenarios(), 0.9)
+    load = np.transpose(np.array(LOAD, dtype=float), (0, 2, 1))
+    assert dev["load_dev_kw"].values == pytest.approx(LOAD_UP * load)
+    assert dev["pv_dev_pu"].values == pytest.approx(
+        PV_DOWN * np.transpose(np.array(PV), (0, 2, 1)))
+    assert np.all(dev["wind_dev_pu"].values == 0)
+
+
+def test_bad_inputs_are_input_errors() -> None:
+    with pytest.raises(InputError, match=r"quantile 0\.95 is not in the scenario set .*0\.1, 0\.9"):
+        deviations(scenarios(), 0.95)
+    with pytest.raises(InputError, match="no cluster spread"):
+        deviations(make_scenarios(np.ones((1, 2, 2))), 0.9)
+    with pytest.raises(InputError, match="gamma"):
+        storage_problem(system(), scenarios(), "shared", -1.0)
+    assert main(["plan", "--scenarios", "missing.nc", "--method", "ccg"]) == 2
+
+
+def test_cli_plan_ccg(tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "system.toml").write_text(SYSTEM_TOML)
+    scen = tmp_path / "scenarios.nc"
+    scenarios().to_netcdf(scen)
+    out = tmp_path / "robust.nc"
+    code = main(["plan", str(tmp_path / "system.toml"), "--scenarios", str(scen), "--method",
+                 "ccg", "--gamma", "2", "--mode", "shared", "-o", str(out), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    expected, _ = brute_force(system(), "shared", 2)
+    assert summary["method"] == "ccg"
+    assert summary["modes"]["shared"]["annual_cost"] == pytest.approx(expected, rel=1e-6)
+    with xr.open_dataset(out) as ds:
+        assert "ccg_upper_bound" in ds and float(ds.attrs["gamma"]) == 2.0
+
+
+MPI_SCRIPT = """
+import json, sys
+from tests.framework.test_robust import scenarios, system
+from framework.robust import CCGConfig
+from framework.robust.storage import plan_ccg
+from mpi4py import MPI
+ds = plan_ccg(system(), scenarios(), "shared", gamma=2, config=CCGConfig(rel_gap=1e-9))
+ds = ds.sel(mode="shared")
+if MPI.COMM_WORLD.Get_rank() == 0:
+    print(json.dumps({"objective": float(ds["objective"]), "bound": float(ds["bound"]),
+                      "energy": float(ds["cap_energy_kwh"].sum()),
+                      "ranks": MPI.COMM_WORLD.Get_size()}))
+"""
+
+
+def test_mpi_separation_matches_serial() -> None:
+    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
+        "mpiexec")
+    if mpiexec is None:
+        pytest.skip("mpiexec not found")
+    serial = plan_ccg(system(), scenarios(), "shared", gamma=2, config=EXACT).sel(mode="shared")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    run = subprocess.run([mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", "-c", MPI_SCRIPT],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=240,
+                         check=False)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["ranks"] == 2
+    assert got["objective"] == pytest.approx(float(serial["objective"]), rel=1e-9)
+    assert got["bound"] == pytest.approx(float(serial["bound"]), rel=1e-9)
+    assert got["energy"] == pytest.approx(float(serial["cap_energy_kwh"].sum()), rel=1e-6)
