@@ -61,15 +61,69 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from framework.solve.ef import plan_ef
     from scenarios_gen.scenarios import read_scenarios
 
+    if args.method == "ph":
+        return _plan_ph(args)
     system = _system(args.system)
     scenarios = read_scenarios(args.scenarios)
-    ds = plan_ef(system, scenarios, modes=_modes(args.mode), time_limit_s=args.time_limit)
+    if args.method == "ccg":
+        ds = _plan_ccg(args, system, scenarios)
+        if ds is None:
+            return
+    else:
+        ds = plan_ef(system, scenarios, modes=_modes(args.mode), time_limit_s=args.time_limit)
     write_result(ds, args.output)
     log.info("wrote %s", args.output)
     if args.json:
         _print_json(summary(ds))
     else:
         print(comparison_table(ds))
+
+
+def _plan_ph(args: argparse.Namespace) -> None:
+    """``--method ph``: progressive hedging over the MPI ranks (``mpiexec -n N``). Every rank
+    reads the inputs; a failure anywhere stops all ranks with one line; rank 0 writes and
+    prints."""
+    from framework.report import comparison_table
+    from framework.results import summary, write_result
+    from framework.solve.ph import ph_report, ph_summary, plan_ph
+    from framework.solve.ph_mpi import check_same_inputs, load_everywhere, stop_everywhere
+    from scenarios_gen.scenarios import read_scenarios
+
+    root = _mpi_root(args)
+    system, scenarios = load_everywhere(
+        lambda: (_system(args.system), read_scenarios(args.scenarios)))
+    check_same_inputs(system, scenarios)
+    spokes = None if args.spokes is None else [
+        x.strip() for x in args.spokes.split(",") if x.strip() not in ("", "none")]
+    try:
+        ds = plan_ph(system, scenarios, modes=_modes(args.mode), rel_gap=args.rel_gap,
+                     max_iterations=args.max_iterations, time_limit_s=args.time_limit,
+                     rho=args.rho, bundles_per_rank=args.bundles_per_rank, spokes=spokes)
+    except (InputError, SolveError) as err:
+        stop_everywhere(err)
+    if not root:
+        return
+    write_result(ds, args.output)
+    log.info("wrote %s", args.output)
+    if args.json:
+        _print_json({**summary(ds), "ph": ph_summary(ds)})
+    else:
+        print(comparison_table(ds))
+        print(ph_report(ds))
+
+
+def _plan_ccg(args: argparse.Namespace, system: System, scenarios: Any) -> Any:
+    """Robust plans by C&CG (``--method ccg``); ``None`` on MPI ranks other than 0."""
+    from framework.robust import CCGConfig
+    from framework.robust.storage import plan_robust
+
+    if args.gamma is None:
+        raise InputError("--gamma: required with --method ccg (the budget of uncertainty)")
+    root = _mpi_root(args)
+    ds = plan_robust(system, scenarios, modes=_modes(args.mode), gamma=args.gamma,
+                     quantile=args.quantile, single_worst_case=args.single_worst_case,
+                     config=CCGConfig(time_limit_s=args.time_limit))
+    return ds if root else None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -260,11 +314,32 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Optimal storage capacities and dispatch over the scenarios.")
     _add_system(p)
     p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
-    p.add_argument("--method", choices=("ef",), default="ef",
-                   help="ef: extensive form on HiGHS")
+    p.add_argument("--method", choices=("ef", "ccg", "ph"), default="ef",
+                   help="ef: extensive form on HiGHS; ccg: robust plan by column-and-"
+                   "constraint generation (needs --gamma); ph: progressive hedging with "
+                   "certified bounds, over MPI ranks (mpiexec -n N python -m mpi4py -m "
+                   "framework.cli plan ... --method ph)")
     p.add_argument("--mode", choices=("individual", "shared", "both"), default="both",
                    help="who owns storage (default both, with the saving of sharing)")
     p.add_argument("--time-limit", type=float, default=None, help="solver time limit (s)")
+    p.add_argument("--gamma", type=float, default=None,
+                   help="ccg: steps per microgrid and day that may deviate (budget)")
+    p.add_argument("--quantile", type=float, default=0.9,
+                   help="ccg: deviations to the Q / 1-Q quantiles of each cluster (default 0.9)")
+    p.add_argument("--single-worst-case", action="store_true",
+                   help="ccg: one worst day over all scenarios instead of the expected one")
+    p.add_argument("--rel-gap", type=float, default=0.01,
+                   help="ph: stop at this certified relative gap (default 0.01)")
+    p.add_argument("--max-iterations", type=int, default=200,
+                   help="ph: most PH iterations (default 200); --time-limit bounds the run")
+    p.add_argument("--rho", type=float, default=None,
+                   help="ph: one rho for every capacity (default: cost-scaled, docs/ph.md)")
+    p.add_argument("--bundles-per-rank", type=int, default=0,
+                   help="ph: group the scenarios into this many bundles per rank (default 0: "
+                   "no bundles)")
+    p.add_argument("--spokes", default=None, metavar="NAME,...",
+                   help="ph: lagrangian, xhatxbar, xhatshuffle or none (default: "
+                   "lagrangian,xhatxbar on a multiple of 3 ranks, else none: bounds on the hub)")
     p.add_argument("-o", "--output", default="result.nc", help="output NetCDF file")
     p.add_argument("--json", action="store_true",
                    help="print objective, capacities and KPIs per mode as JSON")

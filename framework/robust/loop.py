@@ -59,8 +59,8 @@ class _Separation:
     A round first runs every block's fast search (exact for vertex enumeration, the ascent
     heuristic for the MILP separation). If some block's search found a worst case that cuts
     off the master's solution, the round ends there: those cuts go to the master and the
-    upper bound waits. Otherwise every block is solved exactly, which gives the upper bound
-    (and any cut the heuristic missed).
+    upper bound waits. Otherwise the blocks are solved exactly (:meth:`_certify`); a round
+    in which no exact solve finds a cut gives the upper bound.
     """
 
     def __init__(self, problem: RobustProblem, config: CCGConfig, comm: Any) -> None:
@@ -90,15 +90,31 @@ class _Separation:
             violated = any(w.value > thresholds[b] for b, w in found.items())
             if self.comm is not None:
                 violated = self.comm.allreduce(violated, op=_lor())
-        if not self.heuristic_first or not violated:
+        if not self.heuristic_first:
             found = {b: w if w.exact else self.mine[b].solve(x, time_limit_s, gaps[b])
                      for b, w in found.items()}
+        elif not violated:
+            self._certify(found, x, thresholds, gaps, time_limit_s)
         if self.comm is None:
             return list(found.values())
         gathered = self.comm.gather(list(found.values()), root=0)
         if gathered is None:
             return []
         return sorted((w for part in gathered for w in part), key=lambda w: w.block)
+
+
+    def _certify(self, found: dict[int, WorstCase], x: np.ndarray, thresholds: np.ndarray,
+                 gaps: np.ndarray, time_limit_s: float | None) -> None:
+        """Exact separations of this rank's blocks, those whose heuristic worst case came
+        closest to its threshold first; each MILP stops at a worst case above the threshold,
+        and after the first such one the remaining blocks keep their heuristic worst case."""
+        order = sorted(found, key=lambda b: (thresholds[b] - found[b].value)
+                       / max(1.0, abs(thresholds[b])))
+        for b in order:
+            if not found[b].exact:
+                found[b] = self.mine[b].solve(x, time_limit_s, gaps[b], thresholds[b])
+                if found[b].value > thresholds[b]:
+                    return
 
 
 def _lor() -> Any:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -187,7 +188,7 @@ class VertexSeparator:
                          time.perf_counter() - start)
 
     def solve(self, x: np.ndarray, time_limit_s: float | None = None,
-              abs_gap: float | None = None) -> WorstCase:
+              abs_gap: float | None = None, stop_above: float | None = None) -> WorstCase:
         """The exact worst case."""
         return self.search(x)
 
@@ -261,6 +262,8 @@ class MilpSeparator:
         self.low = self.high = None
         self.ascent = Ascent(expansion, self.recourse, config.threads,
                              config.ascent_evaluations)
+        self.stop_value = np.inf
+        self.h.cbMipInterrupt += self._interrupt
         self.found: list[np.ndarray] = []
         self.start: tuple[np.ndarray, np.ndarray, float] | None = None
 
@@ -313,12 +316,17 @@ class MilpSeparator:
         return WorstCase(self.index, self.exp.point(s), value, value if exact else float("inf"),
                          time.perf_counter() - start, exact=exact)
 
+    def _interrupt(self, event: Any) -> None:
+        if event.data_out.mip_primal_bound > self.stop_value:
+            event.interrupt()
+
     def solve(self, x: np.ndarray, time_limit_s: float | None = None,
-              abs_gap: float | None = None) -> WorstCase:
+              abs_gap: float | None = None, stop_above: float | None = None) -> WorstCase:
         """The exact worst case by the MILP, started from the last :meth:`search` result
         for the same ``x`` (searched first if there is none). The MILP stops at the relative
-        gap ``separation_gap`` or the absolute gap ``abs_gap``; its dual bound is returned
-        as ``bound``."""
+        gap ``separation_gap`` or the absolute gap ``abs_gap``, or as soon as it has a worst
+        case of value above ``stop_above``; its dual bound is returned as ``bound``."""
+        self.stop_value = np.inf if stop_above is None else stop_above - self.constant
         if self.start is None or not np.array_equal(self.start[0], x):
             self.search(x)
         start, (_, s_h, value_h) = time.perf_counter(), self.start

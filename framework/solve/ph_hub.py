@@ -1,0 +1,242 @@
+"""What runs inside the PH hub: cost-scaled rho, bounds on the hub, progress, stopping.
+
+mpi-sppy lets a hub carry *extensions* (called at fixed points of each PH iteration) and a
+*converger* (asked after the weights are updated whether to stop). This module provides:
+
+- :class:`CostScaledRho`: the default rho, set once after iteration 0 (see
+  :func:`cost_scaled_rho`);
+- :class:`HubBounds`: the bounds that no spoke provides, computed on the hub's own
+  subproblems (a Lagrangian bound with the current weights, and the expected cost of
+  ``xbar``), a guard on every subproblem's status, the per-iteration history and the
+  progress line (rank 0 only);
+- :class:`GapConverger`: stop when the certified relative gap is small enough.
+
+They read their settings from ``options["sesplan_ph"]`` of the hub (a dict made by
+:func:`framework.solve.ph.solve_ph`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+
+from framework._mpisppy import MPI, Converger, Extension
+from framework.solve.ph_guard import (
+    OptimalOnlyBounds,
+    impose_capacity_bounds,
+    pin_xhat,
+    relative_gap,
+    solve_all,
+    unpin,
+)
+
+log = logging.getLogger("framework.solve.ph")
+
+DEFAULT_RHO_MULTIPLIER = 0.3
+"""Multiplier of the cost-scaled rho (see :func:`cost_scaled_rho`)."""
+
+def cost_scaled_rho(cost: np.ndarray, spread: np.ndarray, xbar: np.ndarray,
+                    multiplier: float = DEFAULT_RHO_MULTIPLIER) -> np.ndarray:
+    """The default rho of each first-stage variable (currency/yr per unit squared).
+
+    ``rho_i = multiplier * c_i / max(d_i, |xbar_i|, 1)`` with ``c_i`` the variable's annual
+    capex coefficient (currency/yr per kWh or kW), ``d_i = sum_s pi_s |x_si - xbar_i|`` the
+    probability-weighted spread of the scenario solutions at iteration 0 and ``xbar_i``
+    their mean (kWh or kW; at least one unit). Like mpi-sppy's cost-proportional rho
+    setters (``coeff_rho``, and the "SEP" rule of Watson and Woodruff 2011,
+    doi:10.1007/s10287-010-0125-4, ``c_i / max(d_i, 1)``), rho follows the cost; dividing by
+    a capacity scale makes it independent of units, so that the proximal term
+    ``rho/2 (x - xbar)^2`` costs about ``multiplier * c_i * dx / 2`` for a step ``dx`` of
+    the size of the capacities themselves. SEP's scale alone (the spread) gave a rho far too
+    large for capacities on which the scenarios nearly agree (the converter power in
+    individual mode), and PH crawled; with the scale above and ``multiplier = 0.3`` PH
+    reached a certified 1 % gap in 4-6 iterations on 4 to 50 days of the default system in
+    both modes (``docs/ph.md``). A variable without capex (``c_i = 0``) gets ``c = 1``.
+    """
+    scale = np.maximum(np.maximum(spread, np.abs(xbar)), 1.0)
+    return multiplier * np.where(cost > 0, cost, 1.0) / scale
+
+
+def _settings(opt: Any) -> dict[str, Any]:
+    return opt.options["sesplan_ph"]
+
+
+def _nonants(s: pyo.Block) -> list:
+    return list(s._mpisppy_data.nonant_indices.values())
+
+
+class CostScaledRho(Extension):
+    """Set rho after iteration 0 by :func:`cost_scaled_rho` (or to a fixed value).
+
+    With ``settings["rho"]`` a number, every first-stage variable gets that rho. The rho
+    is the same in every scenario, so ``sum_s pi_s W_s = 0`` holds after each update and
+    the Lagrangian bounds stay valid.
+    """
+
+    def post_iter0(self) -> None:
+        settings = _settings(self.opt)
+        cost = np.asarray(settings["cost"], dtype=float)
+        first = next(iter(self.opt.local_scenarios.values()))
+        n = len(_nonants(first))
+        local = np.zeros((2, n))
+        for s in self.opt.local_scenarios.values():
+            x = np.array([v.value for v in _nonants(s)])
+            local[0] += s._mpisppy_probability * x
+        xbar = self.opt.mpicomm.allreduce(local[0], op=MPI.SUM)
+        for s in self.opt.local_scenarios.values():
+            x = np.array([v.value for v in _nonants(s)])
+            local[1] += s._mpisppy_probability * np.abs(x - xbar)
+        spread = self.opt.mpicomm.allreduce(local[1], op=MPI.SUM)
+        if settings["rho"] is not None:
+            rho = np.full(n, float(settings["rho"]))
+        else:
+            rho = cost_scaled_rho(cost, spread, xbar, settings["rho_multiplier"])
+        for s in self.opt.local_scenarios.values():
+            for i, key in enumerate(s._mpisppy_data.nonant_indices):
+                s._mpisppy_model.rho[key] = float(rho[i])
+        settings["rho_values"] = [float(r) for r in rho]
+
+
+class HubBounds(OptimalOnlyBounds):
+    """Hub-side bounds, the subproblem status guard, history and the progress line.
+
+    At the first ``miditer`` it imposes the capacity bounds of
+    :class:`~framework.solve.ph_guard.CapacityBounds`, with the cost of ``xbar`` as the
+    feasible plan's cost. At each ``miditer`` (the weights ``W`` and ``xbar`` of this
+    iteration are set, the PH solves have not started) it computes, if no spoke does:
+
+    - the **Lagrangian bound** ``sum_s pi_s min_x (f_s(x) + W_s x)``: the PH subproblems
+      solved with the proximal term switched off (valid because ``sum_s pi_s W_s = 0``);
+    - the **inner bound** of ``xhat = xbar``: every scenario's dispatch optimised with the
+      capacities fixed at ``xbar``, weights and proximal term off.
+
+    Both only count if every subproblem is solved to optimality. The best ``xhat`` is kept
+    (``best_xhat``) for the final result.
+    """
+
+    def __init__(self, opt: Any) -> None:
+        super().__init__(opt)
+        self.settings = _settings(opt)
+        self.history: list[dict[str, float]] = []
+        self.best_xhat: list[float] | None = None
+        self.hub_outer = -math.inf
+        self.hub_inner = math.inf
+        self.capacity_done = False
+        self.budget = math.nan
+
+    def _lagrangian_bound(self) -> float:
+        opt = self.opt
+        opt._disable_prox()
+        opt.solve_loop(solver_options=opt._effective_solver_options(opt._PHIter),
+                       need_solution=False)
+        bound = opt.Ebound()
+        opt._reenable_prox()
+        return bound
+
+    def _xbar_inner_bound(self) -> float:
+        """Expected cost of ``xhat = xbar`` (``inf`` unless every dispatch is optimal)."""
+        opt = self.opt
+        opt._save_nonants()
+        xhat, pinned = None, {}
+        for name, s in opt.local_scenarios.items():
+            xbars = s._mpisppy_model.xbars
+            xhat = [xbars[key]._value for key in s._mpisppy_data.nonant_indices]
+            pinned[name] = pin_xhat(_nonants(s), xhat, s._solver_plugin)
+        value, ok = solve_all(opt, dis_W=True, dis_prox=True)
+        for name, s in opt.local_scenarios.items():
+            unpin(_nonants(s), pinned[name], s._solver_plugin)
+        opt._restore_nonants()
+        value = value if ok else math.inf
+        if value < self.hub_inner and xhat is not None:
+            self.best_xhat = xhat
+        return value
+
+    def miditer(self) -> None:
+        """Capacity bounds (first iteration), then this iteration's hub-side bounds."""
+        opt, settings = self.opt, self.settings
+        first = not self.capacity_done
+        if first:  # before any solve with weights; xbar's cost serves as the upper cost
+            self.capacity_done = True
+            xbar_cost = self._timed("xbar", self._xbar_inner_bound)
+            if settings["hub_inner"]:
+                self._improve_inner(xbar_cost)
+            self.budget = self._timed("capacity bounds", impose_capacity_bounds, opt,
+                                      xbar_cost if math.isfinite(xbar_cost) else None)
+        if first or opt._PHIter % settings["hub_bound_every"] == 0:
+            if settings["hub_outer"]:
+                self.hub_outer = max(self.hub_outer,
+                                     self._timed("Lagrangian", self._lagrangian_bound))
+            if settings["hub_inner"] and not first:
+                self._improve_inner(self._timed("xbar", self._xbar_inner_bound))
+        if math.isfinite(self.hub_outer):
+            opt.best_bound_obj_val = max(self.hub_outer, opt.best_bound_obj_val or -math.inf)
+        self.record()
+
+    def _timed(self, what: str, fn: Any, *args: Any) -> float:
+        start = time.perf_counter()
+        value = fn(*args)
+        if self.opt.cylinder_rank == 0:
+            log.debug("PH %s it %d: %s pass %.2f s -> %.8g", self.settings["mode"],
+                      self.opt._PHIter, what, time.perf_counter() - start, value)
+        return value
+
+    def _improve_inner(self, value: float) -> None:
+        self.hub_inner = min(self.hub_inner, value)
+        if math.isfinite(self.hub_inner):
+            self.opt.best_solution_obj_val = self.hub_inner
+
+    def bounds(self) -> tuple[float, float]:
+        """Best outer and inner bound known to the hub (its own and the spokes')."""
+        spcomm = self.opt.spcomm
+        outer = max(self.hub_outer, opt_value(self.opt.best_bound_obj_val, -math.inf),
+                    spcomm.BestOuterBound if spcomm is not None else -math.inf)
+        inner = min(self.hub_inner, spcomm.BestInnerBound if spcomm is not None else math.inf)
+        return outer, inner
+
+    def record(self) -> None:
+        """Append this iteration to the history and log a progress line (rank 0)."""
+        outer, inner = self.bounds()
+        elapsed = time.perf_counter() - self.settings["start"]
+        conv = self.opt.conv if self.opt.conv is not None else math.nan
+        row = {"iteration": float(self.opt._PHIter), "outer_bound": outer,
+               "inner_bound": inner, "rel_gap": relative_gap(outer, inner),
+               "convergence": float(conv), "elapsed_s": elapsed}
+        self.history.append(row)
+        if self.opt.cylinder_rank == 0:
+            log.info("PH %s it %3d: outer %.8g  inner %.8g  gap %s  conv %.3g  (%.1f s)",
+                     self.settings["mode"], self.opt._PHIter, outer, inner,
+                     f"{row['rel_gap']:.3%}" if math.isfinite(row["rel_gap"]) else "inf",
+                     conv, elapsed)
+
+    def post_everything(self) -> None:
+        self.opt.sesplan_hub = self
+
+
+def opt_value(value: float | None, default: float) -> float:
+    """``value``, or ``default`` where it is None."""
+    return default if value is None else float(value)
+
+
+class GapConverger(Converger):
+    """Stop PH when the certified relative gap ``(inner - outer) / |inner|`` reaches the
+    target (the same decision on every hub rank)."""
+
+    def __init__(self, opt: Any) -> None:
+        super().__init__(opt)
+        self.opt = opt
+
+    def is_converged(self) -> bool:
+        hub = _hub_bounds(self.opt)
+        outer, inner = hub.bounds()
+        self.conv = relative_gap(outer, inner)
+        return self.opt.allreduce_or(self.conv <= _settings(self.opt)["rel_gap"])
+
+
+def _hub_bounds(opt: Any) -> HubBounds:
+    ext = opt.extobject
+    return ext.extdict["HubBounds"] if hasattr(ext, "extdict") else ext

@@ -1,0 +1,156 @@
+"""Benchmark: progressive hedging (mpi-sppy, certified bounds) against the extensive form.
+
+The default system with 24 clustered days and with all 366 days, in both modes. The
+extensive form (``solve_ef``) runs in one process; PH (``solve_ph`` with
+``rel_gap = 0.01``: it stops at a certified 1 % gap) runs under ``mpiexec -n 1`` and
+``-n 2``, the 366-day case with bundles. Each run is a child process; every rank reports
+its peak memory. The table gives the wall time to the certified gap (scenario models,
+PH, and the dispatch at the final capacities), its ratio to the EF time, the iterations,
+the final gap, and whether the EF optimum lies between the PH bounds.
+
+    python studies/benchmarks/ph_vs_ef.py [-o results/benchmarks/ph_vs_ef.json]
+    python studies/benchmarks/ph_vs_ef.py --quick       # 24 days only
+
+With two ranks PH runs as a hub on both ranks with both bounds on the hub: a hub with
+spokes needs a rank per cylinder (three at least), and spokes on the hub's cores only
+take time from it. Scenarios go in the same scenario file for every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
+
+
+def make_scenarios(days: int, path: str) -> None:
+    """Child: the scenario file of the default system (``days = 0``: all 366 days)."""
+    from framework.system import default_system
+    from scenarios_gen.pipeline import scenarios_for
+    from scenarios_gen.scenarios import write_scenarios
+
+    write_scenarios(scenarios_for(default_system(), n_clusters=days or 1, all_days=days == 0),
+                    path)
+
+
+def run_ef(path: str, mode: str) -> dict:
+    """Child: the extensive form, timed."""
+    from framework.solve.ef import solve_ef
+    from framework.system import default_system
+    from scenarios_gen.scenarios import read_scenarios
+
+    scenarios = read_scenarios(path)
+    start = time.perf_counter()
+    ds = solve_ef(default_system(), scenarios, mode)
+    return {"wall_s": time.perf_counter() - start, "objective": float(ds["objective"].item()),
+            "peak_mb": [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]}
+
+
+def run_ph(path: str, mode: str, bundles_per_rank: int, spokes: str) -> dict | None:
+    """Child (every rank): PH to a certified 1 % gap, timed; the result on rank 0."""
+    from framework._mpisppy import MPI
+    from framework.solve.ph import solve_ph
+    from framework.system import default_system
+    from scenarios_gen.scenarios import read_scenarios
+
+    comm = MPI.COMM_WORLD
+    scenarios = read_scenarios(path)
+    comm.Barrier()
+    start = time.perf_counter()
+    ds = solve_ph(default_system(), scenarios, mode, rel_gap=0.01, max_iterations=300,
+                  bundles_per_rank=bundles_per_rank,
+                  spokes=None if spokes == "default" else [s for s in spokes.split(",") if s])
+    wall = time.perf_counter() - start
+    peak = comm.gather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, root=0)
+    if ds is None:
+        return None
+    return {"wall_s": wall, "iterations": int(ds["ph_iterations"].item()),
+            "outer_bound": float(ds["outer_bound"].item()),
+            "inner_bound": float(ds["inner_bound"].item()),
+            "rel_gap": float(ds["rel_gap"].item()), "peak_mb": peak,
+            "first_1pct_s": next((float(t) for g, t in zip(ds["ph_rel_gap"].values[0],
+                                                            ds["ph_elapsed_s"].values[0])
+                                  if g <= 0.01), None)}
+
+
+def child(args: list[str], ranks: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--child", *args]
+    if ranks:
+        cmd = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "mpi4py", *cmd[1:]]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cases(quick: bool) -> list[tuple[int, int, int, str]]:
+    """(days, ranks, bundles per rank, spokes) of each PH run (``days = 0``: all 366)."""
+    small = [(24, 1, 0, "default"), (24, 2, 0, "default"), (24, 2, 0, "lagrangian")]
+    full = [(0, 1, 4, "default"), (0, 2, 2, "default")]
+    return small if quick else small + full
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", default="results/benchmarks/ph_vs_ef.json")
+    parser.add_argument("--quick", action="store_true", help="24 clustered days only")
+    parser.add_argument("--modes", default="shared,individual")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "scenarios":
+            make_scenarios(int(rest[0]), rest[1])
+            result: dict | None = {}
+        elif kind == "ef":
+            result = run_ef(rest[0], rest[1])
+        else:
+            result = run_ph(rest[0], rest[1], int(rest[2]), rest[3])
+        if result is not None:
+            print(json.dumps(result))
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for days in sorted({c[0] for c in cases(args.quick)}, reverse=True):
+            files[days] = str(Path(tmp) / f"scenarios_{days or 366}.nc")
+            child(["scenarios", str(days), files[days]])
+        for mode in args.modes.split(","):
+            ef = {days: child(["ef", path, mode]) for days, path in files.items()}
+            for days, ranks, bundles, spokes in cases(args.quick):
+                ph = child(["ph", files[days], mode, str(bundles), spokes], ranks=ranks)
+                e = ef[days]
+                rows.append({
+                    "days": days or 366, "mode": mode, "ranks": ranks,
+                    "bundles_per_rank": bundles, "spokes": spokes, "ef": e, "ph": ph,
+                    "ratio_to_ef": ph["wall_s"] / e["wall_s"],
+                    "ef_within_bounds": ph["outer_bound"] <= e["objective"] * (1 + 1e-9)
+                    and e["objective"] <= ph["inner_bound"] * (1 + 1e-9)})
+                print(f"{days or 366} days {mode}, {ranks} rank(s): PH {ph['wall_s']:.1f} s, "
+                      f"EF {e['wall_s']:.1f} s", file=sys.stderr)
+    print("| days | mode | ranks | bundles/rank | spokes | EF s | PH s to 1 % | ratio | "
+          "iterations | final gap | EF in bounds | peak MB per rank (EF; PH) |")
+    print("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|")
+    for r in rows:
+        e, p = r["ef"], r["ph"]
+        print(f"| {r['days']} | {r['mode']} | {r['ranks']} | {r['bundles_per_rank']} | "
+              f"{r['spokes']} | {e['wall_s']:.1f} | {p['wall_s']:.1f} | "
+              f"{r['ratio_to_ef']:.2f} | {p['iterations']} | {p['rel_gap']:.3%} | "
+              f"{'yes' if r['ef_within_bounds'] else 'NO'} | {e['peak_mb'][0]:.0f}; "
+              + ", ".join(f"{m:.0f}" for m in p["peak_mb"]) + " |")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
+    print(f"\nwritten to {out}")
+    if not all(r["ef_within_bounds"] for r in rows):
+        raise SystemExit("an EF optimum lies outside the PH bounds")
+
+
+if __name__ == "__main__":
+    main()
