@@ -49,6 +49,9 @@ class CCGConfig:
         Previous worst cases of a block used as extra starts of the ascent.
     ascent_evaluations : int
         Most recourse LPs per ascent (gradient steps and exchanges).
+    probe_s : float
+        Time of a separation MILP in the first of the two passes over the blocks when the
+        heuristic found no cut (s): a MILP that finds a cut ends the round early.
     threads : int or None
         HiGHS threads per solve (None: HiGHS's default).
     """
@@ -65,6 +68,7 @@ class CCGConfig:
     heuristic_first: bool = True
     ascent_starts: int = 4
     ascent_evaluations: int = 300
+    probe_s: float = 5.0
     threads: int | None = None
 
     def __post_init__(self) -> None:

@@ -70,6 +70,7 @@ class _Separation:
         self.mine = {b: make_separator(problem.blocks[b], b, config)
                      for b in range(len(problem.blocks)) if b % size == rank}
         self.heuristic_first = config.heuristic_first
+        self.probe_s = config.probe_s
 
     def round(self, x: np.ndarray | None, thresholds: np.ndarray | None,
               gaps: np.ndarray | None, time_limit_s: float | None
@@ -106,13 +107,24 @@ class _Separation:
     def _certify(self, found: dict[int, WorstCase], x: np.ndarray, thresholds: np.ndarray,
                  gaps: np.ndarray, time_limit_s: float | None) -> None:
         """Exact separations of this rank's blocks, those whose heuristic worst case came
-        closest to its threshold first; each MILP stops at a worst case above the threshold,
-        and after the first such one the remaining blocks keep their heuristic worst case."""
+        closest to its threshold first. Each MILP stops at a worst case above the threshold,
+        and after the first such one the remaining blocks keep their heuristic worst case.
+        A first pass gives every MILP at most ``probe_s``; a second pass solves those it
+        left unproven without that limit."""
         order = sorted(found, key=lambda b: (thresholds[b] - found[b].value)
                        / max(1.0, abs(thresholds[b])))
-        for b in order:
-            if not found[b].exact:
-                found[b] = self.mine[b].solve(x, time_limit_s, gaps[b], thresholds[b])
+        start = time.perf_counter()
+        for probe in (True, False):
+            for b in order:
+                w = found[b]
+                if w.exact and (w.value > thresholds[b]
+                                or w.bound <= max(w.value, thresholds[b]) + gaps[b]):
+                    continue
+                left = None if time_limit_s is None else time_limit_s - (
+                    time.perf_counter() - start)
+                limit = min(self.probe_s, left if left is not None else np.inf) if probe \
+                    else left
+                found[b] = self.mine[b].solve(x, limit, gaps[b], thresholds[b])
                 if found[b].value > thresholds[b]:
                     return
 
@@ -236,8 +248,8 @@ def _iterate(problem: RobustProblem, config: CCGConfig, master: Master,
                 master.add_cut(w.block, w.u)
                 cuts += 1
         gap = relative_gap(lower, upper)
-        records.append(IterationRecord(k, sol.bound, lower, upper, gap, cuts, master_s,
-                                       separation_s))
+        records.append(IterationRecord(k, sol.bound, lower, upper, gap, cuts,
+                                       sum(w.exact for w in cases), master_s, separation_s))
         log.info("C&CG %3d  LB %.8g  UB %.8g  gap %.3e  new worst cases %d  master %.2f s  "
                  "separation %.2f s", k, lower, upper, gap, cuts, master_s, separation_s)
         if sol.status == "time_limit":

@@ -71,6 +71,9 @@ class IterationRecord:
         ``(UB - LB) / max(|UB|, 1)``.
     cuts : int
         Worst cases added to the master after this iteration.
+    exact_blocks : int
+        Blocks whose worst case was found exactly in this iteration (the others by the
+        ascent heuristic only).
     master_s, separation_s : float
         Wall time of the master solve and of the separation round (all blocks; under MPI
         the parallel wall time seen by rank 0) (s).
@@ -82,6 +85,7 @@ class IterationRecord:
     upper_bound: float
     gap: float
     cuts: int
+    exact_blocks: int
     master_s: float
     separation_s: float
 

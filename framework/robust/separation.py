@@ -317,7 +317,8 @@ class MilpSeparator:
                          time.perf_counter() - start, exact=exact)
 
     def _interrupt(self, event: Any) -> None:
-        if event.data_out.mip_primal_bound > self.stop_value:
+        primal = event.data_out.mip_primal_bound
+        if np.isfinite(primal) and primal > self.stop_value:
             event.interrupt()
 
     def solve(self, x: np.ndarray, time_limit_s: float | None = None,
@@ -347,11 +348,11 @@ class MilpSeparator:
             info = self.h.getInfo()
             bound = info.mip_dual_bound + self.constant
             if not lp.has_solution(self.h):
-                if self.h.getModelStatus() != lp.Status.kTimeLimit:
+                if self.h.getModelStatus() not in (lp.Status.kTimeLimit, lp.Status.kInterrupt):
                     raise SolveError(
                         f"separation MILP of block {self.index} ended with "
                         f"'{self.h.modelStatusToString(self.h.getModelStatus())}'")
-                s, milp_value = s_h, -np.inf
+                s, milp_value, bound = s_h, -np.inf, np.inf
                 break
             sol = np.array(self.h.getSolution().col_value)
             s = np.round(sol[self.s0:self.w0])

@@ -50,7 +50,7 @@ from framework.system import System
 
 QUANTITIES = ("load_kw", "pv_pu", "wind_pu")
 HISTORY = ("iteration", "master_objective", "lower_bound", "upper_bound", "gap", "cuts",
-           "master_s", "separation_s")
+           "exact_blocks", "master_s", "separation_s")
 
 
 def deviations(scenarios: xr.Dataset, quantile: float = 0.9) -> xr.Dataset:

@@ -58,6 +58,11 @@ SPOKES = OUTER_SPOKES + INNER_SPOKES
 
 HISTORY_FIELDS = ("outer_bound", "inner_bound", "rel_gap", "convergence", "elapsed_s")
 
+PROX_TOLERANCE = 1e-6
+"""mpi-sppy's ``proximal_linearization_tolerance`` (a gap in ``x^2``, i.e. ``1e-3`` in ``x``)
+at which a new cut approximates the proximal term. mpi-sppy's default, ``0.1`` (``0.32`` in
+``x``), is coarse for small capacities: PH then cycles between vertices."""
+
 
 def default_spokes(ranks: int) -> tuple[str, ...]:
     """The spokes for ``ranks`` MPI ranks: a Lagrangian (outer-bound) and an ``xbar``
@@ -145,6 +150,7 @@ def _config(max_iterations: int, time_limit_s: float | None, rel_gap: float,
     cfg.rel_gap = rel_gap
     cfg.max_stalled_iters = max_iterations + 1
     cfg.linearize_proximal_terms = True
+    cfg.proximal_linearization_tolerance = PROX_TOLERANCE
     cfg.turn_off_names_check = bundled  # a bundle's nonants carry its first scenario's name
     return cfg
 

@@ -176,12 +176,13 @@ def impose_capacity_bounds(opt: Any, z_upper: float | None = None) -> float:
     if not settings:
         return math.nan
     cost, x0 = np.asarray(settings["cost"]), list(settings["x0"])
-    saved = {name: ([w._value for w in s._mpisppy_model.W.values()],
+    # W is indexed by the nonant keys (its own iteration order is not the nonant order)
+    saved = {name: ({key: w._value for key, w in s._mpisppy_model.W.items()},
                     s._mpisppy_model.W_on.value, s._mpisppy_model.prox_on.value)
              for name, s in opt.local_scenarios.items()}
     for s in opt.local_scenarios.values():
-        for w, a in zip(s._mpisppy_model.W.values(), cost):
-            w._value = -(1.0 - CAPEX_SHARE) * a
+        for key, a in zip(s._mpisppy_data.nonant_indices, cost):
+            s._mpisppy_model.W[key]._value = -(1.0 - CAPEX_SHARE) * a
         s._mpisppy_model.W_on.value = 1
         s._mpisppy_model.prox_on.value = 0
     lower, ok = solve_all(opt)
@@ -196,8 +197,8 @@ def impose_capacity_bounds(opt: Any, z_upper: float | None = None) -> float:
             unpin(_nonants(s), pinned[name], s._solver_plugin)
     for name, s in opt.local_scenarios.items():
         weights, w_on, prox_on = saved[name]
-        for w, value in zip(s._mpisppy_model.W.values(), weights):
-            w._value = value
+        for key, value in weights.items():
+            s._mpisppy_model.W[key]._value = value
         s._mpisppy_model.W_on.value = w_on
         s._mpisppy_model.prox_on.value = prox_on
     if not (ok and math.isfinite(z_upper)):

@@ -40,6 +40,16 @@ log = logging.getLogger("framework.solve.ph")
 DEFAULT_RHO_MULTIPLIER = 0.3
 """Multiplier of the cost-scaled rho (see :func:`cost_scaled_rho`)."""
 
+STALL_ITERATIONS = 5
+STALL_PROGRESS = 0.1
+RHO_FACTOR = 2.0
+"""Rho is multiplied by ``RHO_FACTOR`` when the certified gap shrank by less than the share
+``STALL_PROGRESS`` over the last ``STALL_ITERATIONS`` iterations (and rho did not change in
+them): a PH that stalls, or cycles between vertices of the LP, has too weak a pull to the
+consensus. (Balancing the primal and dual residuals instead raised rho from the first
+iterations on, when the days still disagree, and slowed PH down tenfold on the default
+system; ``docs/ph.md``.)"""
+
 def cost_scaled_rho(cost: np.ndarray, spread: np.ndarray, xbar: np.ndarray,
                     multiplier: float = DEFAULT_RHO_MULTIPLIER) -> np.ndarray:
     """The default rho of each first-stage variable (currency/yr per unit squared).
@@ -71,35 +81,42 @@ def _nonants(s: pyo.Block) -> list:
 
 
 class CostScaledRho(Extension):
-    """Set rho after iteration 0 by :func:`cost_scaled_rho` (or to a fixed value).
+    """Rho: set after iteration 0 by :func:`cost_scaled_rho` (or to a fixed value).
 
-    With ``settings["rho"]`` a number, every first-stage variable gets that rho. The rho
-    is the same in every scenario, so ``sum_s pi_s W_s = 0`` holds after each update and
-    the Lagrangian bounds stay valid.
+    No cost scale fits every system, so :class:`HubBounds` doubles rho when the certified
+    gap stalls (:func:`scale_rho`). Rho stays the same in every scenario, so
+    ``sum_s pi_s W_s = 0`` holds after each update and the Lagrangian bounds stay valid.
     """
 
     def post_iter0(self) -> None:
         settings = _settings(self.opt)
-        cost = np.asarray(settings["cost"], dtype=float)
         first = next(iter(self.opt.local_scenarios.values()))
-        n = len(_nonants(first))
-        local = np.zeros((2, n))
+        local = np.zeros((2, len(_nonants(first))))
         for s in self.opt.local_scenarios.values():
-            x = np.array([v.value for v in _nonants(s)])
-            local[0] += s._mpisppy_probability * x
+            local[0] += s._mpisppy_probability * np.array([v.value for v in _nonants(s)])
         xbar = self.opt.mpicomm.allreduce(local[0], op=MPI.SUM)
         for s in self.opt.local_scenarios.values():
             x = np.array([v.value for v in _nonants(s)])
             local[1] += s._mpisppy_probability * np.abs(x - xbar)
         spread = self.opt.mpicomm.allreduce(local[1], op=MPI.SUM)
         if settings["rho"] is not None:
-            rho = np.full(n, float(settings["rho"]))
+            rho = np.full(len(xbar), float(settings["rho"]))
         else:
-            rho = cost_scaled_rho(cost, spread, xbar, settings["rho_multiplier"])
+            rho = cost_scaled_rho(np.asarray(settings["cost"], dtype=float), spread, xbar,
+                                  settings["rho_multiplier"])
         for s in self.opt.local_scenarios.values():
             for i, key in enumerate(s._mpisppy_data.nonant_indices):
                 s._mpisppy_model.rho[key] = float(rho[i])
         settings["rho_values"] = [float(r) for r in rho]
+
+
+def scale_rho(opt: Any, factor: float) -> None:
+    """Multiply every rho by ``factor`` (in every scenario alike)."""
+    for s in opt.local_scenarios.values():
+        for r in s._mpisppy_model.rho.values():
+            r._value *= factor
+    settings = _settings(opt)
+    settings["rho_values"] = [r * factor for r in settings.get("rho_values", [])]
 
 
 class HubBounds(OptimalOnlyBounds):
@@ -128,6 +145,7 @@ class HubBounds(OptimalOnlyBounds):
         self.hub_inner = math.inf
         self.capacity_done = False
         self.budget = math.nan
+        self.rho_changed = 0
 
     def _lagrangian_bound(self) -> float:
         opt = self.opt
@@ -207,11 +225,26 @@ class HubBounds(OptimalOnlyBounds):
                "inner_bound": inner, "rel_gap": relative_gap(outer, inner),
                "convergence": float(conv), "elapsed_s": elapsed}
         self.history.append(row)
+        self._unstall()
         if self.opt.cylinder_rank == 0:
             log.info("PH %s it %3d: outer %.8g  inner %.8g  gap %s  conv %.3g  (%.1f s)",
                      self.settings["mode"], self.opt._PHIter, outer, inner,
                      f"{row['rel_gap']:.3%}" if math.isfinite(row["rel_gap"]) else "inf",
                      conv, elapsed)
+
+    def _unstall(self) -> None:
+        """Double rho when the gap stalls (see ``STALL_ITERATIONS``); the same decision on
+        every hub rank (the bounds are shared)."""
+        if self.settings["rho"] is not None or len(self.history) <= STALL_ITERATIONS \
+                or len(self.history) - self.rho_changed <= STALL_ITERATIONS:
+            return
+        now, before = self.history[-1]["rel_gap"], self.history[-1 - STALL_ITERATIONS]["rel_gap"]
+        if math.isfinite(now) and math.isfinite(before) and now > (1 - STALL_PROGRESS) * before:
+            scale_rho(self.opt, RHO_FACTOR)
+            self.rho_changed = len(self.history)
+            if self.opt.cylinder_rank == 0:
+                log.debug("PH %s it %d: gap stalled at %.3g%%, rho x %g", self.settings["mode"],
+                          self.opt._PHIter, 100 * now, RHO_FACTOR)
 
     def post_everything(self) -> None:
         self.opt.sesplan_hub = self

@@ -8,6 +8,7 @@ builder from the worst-case profiles.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -178,6 +179,18 @@ def test_robust_value_equals_brute_force(mode: str, gamma: int, single: bool) ->
     assert np.all(z.sum(axis=1) <= gamma)
     assert robust["worst_load_kw"].values == pytest.approx(
         robust["load_kw"].values * (1 + LOAD_UP * z))
+
+
+def test_modular_first_stage_equals_brute_force() -> None:
+    # modules of 4 kWh / 2 kW with a fixed cost: an integer first stage (MILP master)
+    base = system()
+    sys_ = dataclasses.replace(base, storage=dataclasses.replace(
+        base.storage, module_energy_kwh=4.0, module_power_kw=2.0, fixed_cost=0.5))
+    robust = plan_ccg(sys_, scenarios(), "shared", gamma=1, config=EXACT).sel(mode="shared")
+    expected, _ = brute_force(sys_, "shared", 1)
+    assert float(robust["objective"]) == pytest.approx(expected, rel=1e-7)
+    energy = float(robust["cap_energy_kwh"].sel(storage="station"))
+    assert energy / 4.0 == pytest.approx(round(energy / 4.0)) and energy > 0
 
 
 def test_price_of_robustness() -> None:
