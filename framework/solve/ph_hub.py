@@ -3,12 +3,12 @@
 mpi-sppy lets a hub carry *extensions* (called at fixed points of each PH iteration) and a
 *converger* (asked after the weights are updated whether to stop). This module provides:
 
-- :class:`CostScaledRho`: the default rho, set once after iteration 0 (see
-  :func:`cost_scaled_rho`);
-- :class:`HubBounds`: the bounds that no spoke provides, computed on the hub's own
-  subproblems (a Lagrangian bound with the current weights, and the expected cost of
-  ``xbar``), a guard on every subproblem's status, the per-iteration history and the
-  progress line (rank 0 only);
+- :class:`CostScaledRho`: the default rho, set after iteration 0 (see
+  :func:`cost_scaled_rho`), doubled by :class:`HubBounds` when the gap stalls;
+- :class:`HubBounds`: the capacity bounds (first iteration), the bounds that no spoke
+  provides, computed on the hub's own subproblems (a Lagrangian bound with the current
+  weights, and the expected cost of ``xbar``), a guard on every subproblem's status, the
+  per-iteration history and the progress line (rank 0 only);
 - :class:`GapConverger`: stop when the certified relative gap is small enough.
 
 They read their settings from ``options["sesplan_ph"]`` of the hub (a dict made by
@@ -49,6 +49,7 @@ them): a PH that stalls, or cycles between vertices of the LP, has too weak a pu
 consensus. (Balancing the primal and dual residuals instead raised rho from the first
 iterations on, when the days still disagree, and slowed PH down tenfold on the default
 system; ``docs/ph.md``.)"""
+
 
 def cost_scaled_rho(cost: np.ndarray, spread: np.ndarray, xbar: np.ndarray,
                     multiplier: float = DEFAULT_RHO_MULTIPLIER) -> np.ndarray:

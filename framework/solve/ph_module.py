@@ -17,7 +17,9 @@ Run mpi-sppy's generic driver on it (three ranks: PH hub, Lagrangian spoke, xhat
         --max-iterations 100 --rel-gap 0.01 --lagrangian --xhatxbar
 
 (``sesplan_highs``, :data:`~framework.solve.ph_solver.NAME`, is registered when this module
-is imported; ``appsi_highs`` or ``highs`` work too, more slowly.)
+is imported; ``appsi_highs`` or ``highs`` work too, more slowly.) The driver calls
+:func:`hub_and_spoke_dict_callback`, which adds the safeguards that keep the bounds valid
+(:mod:`framework.solve.ph_guard`) to the hub and the outer-bound spokes.
 
 ``sesplan plan --method ph`` (:func:`framework.solve.ph.solve_ph`) uses the same model with
 its own choice of rho and its guarded bound spokes; see ``docs/ph.md``.

@@ -6,7 +6,8 @@ extensive form (``solve_ef``) runs in one process; PH (``solve_ph`` with
 ``-n 2``, the 366-day case with bundles. Each run is a child process; every rank reports
 its peak memory. The table gives the wall time to the certified gap (scenario models,
 PH, and the dispatch at the final capacities), its ratio to the EF time, the iterations,
-the final gap, and whether the EF optimum lies between the PH bounds.
+the final gap, whether the EF optimum lies between the PH bounds, and the machine's load
+average (other work on the machine slows every timing).
 
     python studies/benchmarks/ph_vs_ef.py [-o results/benchmarks/ph_vs_ef.json]
     python studies/benchmarks/ph_vs_ef.py --quick       # 24 days only
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -127,6 +129,7 @@ def main() -> None:
                 ph = child(["ph", files[days], mode, str(bundles), spokes], ranks=ranks)
                 e = ef[days]
                 rows.append({
+                    "load_average": os.getloadavg()[0],
                     "days": days or 366, "mode": mode, "ranks": ranks,
                     "bundles_per_rank": bundles, "spokes": spokes, "ef": e, "ph": ph,
                     "ratio_to_ef": ph["wall_s"] / e["wall_s"],
@@ -135,15 +138,15 @@ def main() -> None:
                 print(f"{days or 366} days {mode}, {ranks} rank(s): PH {ph['wall_s']:.1f} s, "
                       f"EF {e['wall_s']:.1f} s", file=sys.stderr)
     print("| days | mode | ranks | bundles/rank | spokes | EF s | PH s to 1 % | ratio | "
-          "iterations | final gap | EF in bounds | peak MB per rank (EF; PH) |")
-    print("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|")
+          "iterations | final gap | EF in bounds | peak MB per rank (EF; PH) | load |")
+    print("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|---:|")
     for r in rows:
         e, p = r["ef"], r["ph"]
         print(f"| {r['days']} | {r['mode']} | {r['ranks']} | {r['bundles_per_rank']} | "
               f"{r['spokes']} | {e['wall_s']:.1f} | {p['wall_s']:.1f} | "
               f"{r['ratio_to_ef']:.2f} | {p['iterations']} | {p['rel_gap']:.3%} | "
               f"{'yes' if r['ef_within_bounds'] else 'NO'} | {e['peak_mb'][0]:.0f}; "
-              + ", ".join(f"{m:.0f}" for m in p["peak_mb"]) + " |")
+              + ", ".join(f"{m:.0f}" for m in p["peak_mb"]) + f" | {r['load_average']:.1f} |")
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
