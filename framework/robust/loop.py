@@ -277,8 +277,10 @@ def worst_case(problem: RobustProblem, x: np.ndarray, config: CCGConfig | None =
                ) -> tuple[float, tuple[WorstCase, ...]]:
     """The robust objective of a fixed first stage ``x`` and its worst case per block
     (serial): ``c'x + AGG_b w_b max_{u in U_b} Q_b(x, u)``, each maximum bounded by its
-    separation MILP's dual bound (default: solved to a relative gap of 1e-9)."""
+    separation MILP's dual bound (default: solved to a relative gap of 1e-9; with
+    ``config.time_limit_s`` each separation stops there and its bound may be looser)."""
     config = config or CCGConfig(separation_gap=1e-9)
     x = np.asarray(x, dtype=float)
-    cases = tuple(make_separator(b, i, config).solve(x) for i, b in enumerate(problem.blocks))
+    cases = tuple(make_separator(b, i, config).solve(x, config.time_limit_s)
+                  for i, b in enumerate(problem.blocks))
     return robust_value(problem, x, [w.bound for w in cases]), cases

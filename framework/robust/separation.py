@@ -263,6 +263,8 @@ class MilpSeparator:
         self.ascent = Ascent(expansion, self.recourse, config.threads,
                              config.ascent_evaluations)
         self.stop_value = np.inf
+        self.violating: tuple[np.ndarray, float] | None = None
+        self.h.cbMipImprovingSolution += self._improving
         self.h.cbMipInterrupt += self._interrupt
         self.found: list[np.ndarray] = []
         self.start: tuple[np.ndarray, np.ndarray, float] | None = None
@@ -316,9 +318,14 @@ class MilpSeparator:
         return WorstCase(self.index, self.exp.point(s), value, value if exact else float("inf"),
                          time.perf_counter() - start, exact=exact)
 
+    def _improving(self, event: Any) -> None:
+        """Keep an incumbent above the stop value (the interrupt below then ends the MILP)."""
+        if event.data_out.objective_function_value > self.stop_value:
+            self.violating = (np.array(event.data_out.mip_solution)[:self.w0 + self.n_sel],
+                              float(event.data_out.objective_function_value))
+
     def _interrupt(self, event: Any) -> None:
-        primal = event.data_out.mip_primal_bound
-        if np.isfinite(primal) and primal > self.stop_value:
+        if self.violating is not None:
             event.interrupt()
 
     def solve(self, x: np.ndarray, time_limit_s: float | None = None,
@@ -328,6 +335,7 @@ class MilpSeparator:
         gap ``separation_gap`` or the absolute gap ``abs_gap``, or as soon as it has a worst
         case of value above ``stop_above``; its dual bound is returned as ``bound``."""
         self.stop_value = np.inf if stop_above is None else stop_above - self.constant
+        self.violating = None
         if self.start is None or not np.array_equal(self.start[0], x):
             self.search(x)
         start, (_, s_h, value_h) = time.perf_counter(), self.start
@@ -347,16 +355,19 @@ class MilpSeparator:
             lp.run(self.h, remaining, self.config.separation_gap)
             info = self.h.getInfo()
             bound = info.mip_dual_bound + self.constant
-            if not lp.has_solution(self.h):
-                if self.h.getModelStatus() not in (lp.Status.kTimeLimit, lp.Status.kInterrupt):
-                    raise SolveError(
-                        f"separation MILP of block {self.index} ended with "
-                        f"'{self.h.modelStatusToString(self.h.getModelStatus())}'")
+            if lp.has_solution(self.h):
+                sol = np.array(self.h.getSolution().col_value)
+                milp_value = info.objective_function_value + self.constant
+            elif self.violating is not None:
+                sol, milp_value = self.violating[0], self.violating[1] + self.constant
+                bound = np.inf
+            elif self.h.getModelStatus() in (lp.Status.kTimeLimit, lp.Status.kInterrupt):
                 s, milp_value, bound = s_h, -np.inf, np.inf
                 break
-            sol = np.array(self.h.getSolution().col_value)
+            else:
+                raise SolveError(f"separation MILP of block {self.index} ended with "
+                                 f"'{self.h.modelStatusToString(self.h.getModelStatus())}'")
             s = np.round(sol[self.s0:self.w0])
-            milp_value = info.objective_function_value + self.constant
             up, down = self._active(s, self.sens @ sol[:self.n_pi])
             tol = 1e-7 * max(1.0, abs(value_h))
             if bound < value_h - tol:

@@ -76,8 +76,9 @@ def price_of_robustness(system: Any, scenarios: Any, gammas: list[float],
         rows.append({
             "gamma": gamma, "status": str(ds["termination"].values),
             "robust_objective": float(ds["objective"]), "gap": float(ds["gap"]),
-            "stochastic_worst_case": robust_cost(system, scenarios, MODE, ef_capacity,
-                                                 gamma=gamma),
+            "stochastic_worst_case": robust_cost(
+                system, scenarios, MODE, ef_capacity, gamma=gamma,
+                config=CCGConfig(separation_gap=1e-6, time_limit_s=time_limit)),
             "robust_nominal": float(ds["nominal_annual_cost"]),
             "stochastic_nominal": float(ef["objective"]),
             "energy_kwh": float(ds["cap_energy_kwh"].sum()),
