@@ -12,6 +12,7 @@ from framework.plotting.analysis import (
     plot_bound_convergence,
     plot_objective_vs_k,
     plot_price_of_robustness,
+    plot_scaling,
 )
 from framework.plotting.make import FIGURES, available, figures_for, make_figures
 from framework.plotting.plan import (
@@ -25,6 +26,6 @@ from framework.plotting.style import STYLE, new_figure, save_figure, style
 __all__ = [
     "FIGURES", "STYLE", "available", "figures_for", "make_figures", "new_figure",
     "plot_allocation", "plot_bound_convergence", "plot_capacity_cost", "plot_objective_vs_k",
-    "plot_out_of_sample", "plot_price_of_robustness", "plot_representative_days", "plot_soc",
-    "save_figure", "style",
+    "plot_out_of_sample", "plot_price_of_robustness", "plot_representative_days",
+    "plot_scaling", "plot_soc", "save_figure", "style",
 ]

@@ -1,5 +1,6 @@
 """Figures across cases and of iterative methods: objective against the number of
-representative days, price of robustness, allocation of the saving, bound convergence.
+representative days, price of robustness, allocation of the saving, bound convergence,
+and the scaling of progressive hedging over MPI ranks against the extensive form.
 
 Cross-case figures take the study summary as a dataset with dimension ``row`` (one row per
 case and mode, as in ``summary.csv``; see ``docs/studies.md``): they read the columns
@@ -10,10 +11,12 @@ case and mode, as in ``summary.csv``; see ``docs/studies.md``): they read the co
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from framework.errors import InputError
 from framework.plotting.plan import THOUSANDS, _legend
@@ -31,6 +34,11 @@ RULE_LABELS = {"shapley": "Shapley", "sampled_shapley": "Shapley (sampled)",
                "proportional_cost": "proportional to cost",
                "proportional_energy": "proportional to energy"}
 BOUNDS = ("lower_bound", "upper_bound")
+SCALING_COLORS = {"shared": (MODE_COLORS["shared"], "#56B4E9"),
+                  "individual": (MODE_COLORS["individual"], "#D55E00")}
+"""Colours of the scaling figure's lines by mode: the mode's colour for the fewest days,
+a second shade of it for the next."""
+SCALING_MARKERS = ("o", "s", "^", "v")
 
 
 def _rows(summary: xr.Dataset, mode: str | None) -> tuple[xr.Dataset, str]:
@@ -268,4 +276,68 @@ def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
         for ax in (bounds, gap):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlim(float(np.min(it)) - 0.5, float(np.max(it)) + 0.5)
+    return fig
+
+
+def plot_scaling(rows: Sequence[Mapping]) -> Figure:
+    """Wall time of progressive hedging to a certified gap against the MPI ranks, and its
+    ratio to the extensive form (EF).
+
+    Left: PH's time (log-log), one line per number of days and mode (the default spokes;
+    a colour per mode, a shade and marker per number of days), other spokes as open
+    diamonds, the EF's time as a dashed line of the same colour; right: PH time / EF time,
+    with 1 (as fast as the EF) dotted.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Rows of ``studies/benchmarks/ph_vs_ef.py``: ``days``, ``mode``, ``ranks``,
+        ``spokes`` (``"default"`` or the spokes run), ``ef`` and ``ph`` each with
+        ``wall_s``.
+    """
+    if not rows:
+        raise InputError("scaling: no benchmark rows")
+    series: dict[tuple[int, str], list[Mapping]] = {}
+    modes = [*SCALING_COLORS, *sorted({str(r["mode"]) for r in rows})]
+    for row in sorted(rows, key=lambda r: (r["days"], modes.index(r["mode"]), r["ranks"])):
+        series.setdefault((int(row["days"]), str(row["mode"])), []).append(row)
+    ranks = sorted({int(r["ranks"]) for r in rows})
+    days_index = {d: k for k, d in enumerate(sorted({days for days, _ in series}))}
+    fig, (times, ratio) = new_figure(DOUBLE_COLUMN_IN, 2.8, 1, 2)
+    with style():
+        for j, ((days, mode), group) in enumerate(series.items()):
+            k = days_index[days]
+            shades = SCALING_COLORS.get(mode, ())
+            color = shades[k] if k < len(shades) else PALETTE[(2 + j) % len(PALETTE)]
+            marker = SCALING_MARKERS[k % len(SCALING_MARKERS)]
+            name = f"{days} days, {mode}"
+            for default in (True, False):
+                sel = [r for r in group if (r["spokes"] == "default") == default]
+                if not sel:
+                    continue
+                x = [int(r["ranks"]) for r in sel]
+                ph = np.array([float(r["ph"]["wall_s"]) for r in sel])
+                ef = np.array([float(r["ef"]["wall_s"]) for r in sel])
+                style_kw = ({"marker": marker, "label": name} if default else
+                            {"marker": "D", "ls": "none", "markerfacecolor": "white",
+                             "label": f"{name}, spokes "
+                                      + "/".join(sorted({str(r['spokes']) for r in sel}))})
+                times.plot(x, ph, color=color, **style_kw)
+                ratio.plot(x, ph / ef, color=color, **style_kw)
+            times.axhline(float(group[0]["ef"]["wall_s"]), color=color, ls="--", lw=0.9)
+        ratio.axhline(1.0, color="gray", ls=":", lw=0.9)
+        times.set_yscale("log")
+        times.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        times.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        times.set_ylabel("wall time to a certified 1 % gap (s)")
+        times.set_title("PH (solid), extensive form (dashed, same colour)")
+        ratio.set_ylim(bottom=0)
+        ratio.set_ylabel("PH time / EF time")
+        ratio.set_title("ratio to the extensive form (dotted: 1)")
+        for ax in (times, ratio):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ranks, [str(n) for n in ranks])
+            ax.minorticks_off()
+            ax.set_xlabel("MPI ranks")
+        _legend(fig, [times, ratio], "outside lower center", ncols=3)
     return fig

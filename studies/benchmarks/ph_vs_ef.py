@@ -2,19 +2,25 @@
 
 The default system with 24 clustered days and with all 366 days, in both modes. The
 extensive form (``solve_ef``) runs in one process; PH (``solve_ph`` with
-``rel_gap = 0.01``: it stops at a certified 1 % gap) runs under ``mpiexec -n 1`` and
-``-n 2``, the 366-day case with bundles. Each run is a child process; every rank reports
-its peak memory. The table gives the wall time to the certified gap (scenario models,
-PH, and the dispatch at the final capacities), its ratio to the EF time, the iterations,
-the final gap, whether the EF optimum lies between the PH bounds, and the machine's load
-average (other work on the machine slows every timing).
+``rel_gap = 0.01``: it stops at a certified 1 % gap) runs under ``mpiexec -n N`` for each
+rank count of ``--ranks`` (default 1 and 2): 24 days without bundles (and, on 2 ranks,
+also a hub with a Lagrangian spoke), 366 days with bundles (:func:`bundles_per_rank`: 4
+bundles per cylinder in all while a cylinder has at most 4 ranks, one per rank beyond).
+Each run is a child process; every rank reports its peak memory. The table gives the
+wall time to the certified gap (scenario models, PH, and the dispatch at the final
+capacities), its ratio to the EF time, the iterations, the final gap, whether the EF
+optimum lies between the PH bounds, and the machine's load average (other work on the
+machine slows every timing).
 
     python studies/benchmarks/ph_vs_ef.py [-o results/benchmarks/ph_vs_ef.json]
     python studies/benchmarks/ph_vs_ef.py --quick       # 24 days only
+    python studies/benchmarks/ph_vs_ef.py --ranks 1 2 4 8 16   # a cluster node
 
-With two ranks PH runs as a hub on both ranks with both bounds on the hub: a hub with
-spokes needs a rank per cylinder (three at least), and spokes on the hub's cores only
-take time from it. Scenarios go in the same scenario file for every run.
+The spokes are ``solve_ph``'s default: on a multiple of 3 ranks a Lagrangian and an
+``xhatxbar`` spoke (a third of the ranks each), on any other count none, with both bounds
+on the hub: a hub with spokes needs a rank per cylinder, and spokes on the hub's cores
+only take time from it. Scenarios go in the same scenario file for every run.
+``studies/scaling/run.py`` runs this benchmark and draws the times against the ranks.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+BUNDLES = 4
+"""Bundles per cylinder of the 366-day case, at least one per rank."""
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
 
 
@@ -91,11 +100,74 @@ def child(args: list[str], ranks: int = 0) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def cases(quick: bool) -> list[tuple[int, int, int, str]]:
-    """(days, ranks, bundles per rank, spokes) of each PH run (``days = 0``: all 366)."""
-    small = [(24, 1, 0, "default"), (24, 2, 0, "default"), (24, 2, 0, "lagrangian")]
-    full = [(0, 1, 4, "default"), (0, 2, 2, "default")]
+def bundles_per_rank(ranks: int) -> int:
+    """Bundles per rank that give :data:`BUNDLES` bundles per cylinder, at least one a rank.
+
+    The hub's cylinder has every rank, or a third of them on a multiple of 3 ranks (with
+    the default spokes): 1, 2, 4, 8, 16 ranks give 4, 2, 1, 1, 1 bundles per rank (4, 4,
+    4, 8, 16 bundles in all); 3 and 6 ranks give 4 and 2.
+    """
+    from framework.solve.ph import default_spokes
+
+    return max(1, BUNDLES // (ranks // (1 + len(default_spokes(ranks)))))
+
+
+def cases(quick: bool, ranks: Sequence[int] = (1, 2)) -> list[tuple[int, int, int, str]]:
+    """(days, ranks, bundles per rank, spokes) of each PH run (``days = 0``: all 366).
+
+    24 days without bundles on each rank count, and on 2 ranks (if listed) also a hub with
+    a Lagrangian spoke; unless ``quick``, 366 days with :func:`bundles_per_rank`.
+    """
+    counts = sorted(set(ranks))
+    small = [(24, n, 0, "default") for n in counts]
+    if 2 in counts:
+        small.append((24, 2, 0, "lagrangian"))
+    full = [(0, n, bundles_per_rank(n), "default") for n in counts]
     return small if quick else small + full
+
+
+def benchmark(quick: bool = False, ranks: Sequence[int] = (1, 2),
+              modes: Sequence[str] = ("shared", "individual")) -> list[dict]:
+    """Run the EF and every PH case of :func:`cases` as child processes; the table's rows.
+
+    Parameters
+    ----------
+    quick : bool
+        24 clustered days only.
+    ranks : sequence of int
+        MPI rank counts of PH.
+    modes : sequence of str
+
+    Returns
+    -------
+    list of dict
+        One row per mode and PH case: ``days``, ``mode``, ``ranks``, ``bundles_per_rank``,
+        ``spokes``, ``ef`` (``wall_s``, ``objective``, ``peak_mb``), ``ph`` (``wall_s``,
+        ``iterations``, ``outer_bound``, ``inner_bound``, ``rel_gap``, ``peak_mb`` per
+        rank, ``first_1pct_s``), ``ratio_to_ef``, ``ef_within_bounds``, ``load_average``.
+    """
+    rows = []
+    runs = cases(quick, ranks)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for days in sorted({c[0] for c in runs}, reverse=True):
+            files[days] = str(Path(tmp) / f"scenarios_{days or 366}.nc")
+            child(["scenarios", str(days), files[days]])
+        for mode in modes:
+            ef = {days: child(["ef", path, mode]) for days, path in files.items()}
+            for days, n, bundles, spokes in runs:
+                ph = child(["ph", files[days], mode, str(bundles), spokes], ranks=n)
+                e = ef[days]
+                rows.append({
+                    "load_average": os.getloadavg()[0],
+                    "days": days or 366, "mode": mode, "ranks": n,
+                    "bundles_per_rank": bundles, "spokes": spokes, "ef": e, "ph": ph,
+                    "ratio_to_ef": ph["wall_s"] / e["wall_s"],
+                    "ef_within_bounds": ph["outer_bound"] <= e["objective"] * (1 + 1e-9)
+                    and e["objective"] <= ph["inner_bound"] * (1 + 1e-9)})
+                print(f"{days or 366} days {mode}, {n} rank(s): PH {ph['wall_s']:.1f} s, "
+                      f"EF {e['wall_s']:.1f} s", file=sys.stderr)
+    return rows
 
 
 def main() -> None:
@@ -103,6 +175,8 @@ def main() -> None:
     parser.add_argument("-o", "--output", default="results/benchmarks/ph_vs_ef.json")
     parser.add_argument("--quick", action="store_true", help="24 clustered days only")
     parser.add_argument("--modes", default="shared,individual")
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2], metavar="N",
+                        help="MPI rank counts of PH (default: 1 2)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -117,26 +191,9 @@ def main() -> None:
         if result is not None:
             print(json.dumps(result))
         return
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for days in sorted({c[0] for c in cases(args.quick)}, reverse=True):
-            files[days] = str(Path(tmp) / f"scenarios_{days or 366}.nc")
-            child(["scenarios", str(days), files[days]])
-        for mode in args.modes.split(","):
-            ef = {days: child(["ef", path, mode]) for days, path in files.items()}
-            for days, ranks, bundles, spokes in cases(args.quick):
-                ph = child(["ph", files[days], mode, str(bundles), spokes], ranks=ranks)
-                e = ef[days]
-                rows.append({
-                    "load_average": os.getloadavg()[0],
-                    "days": days or 366, "mode": mode, "ranks": ranks,
-                    "bundles_per_rank": bundles, "spokes": spokes, "ef": e, "ph": ph,
-                    "ratio_to_ef": ph["wall_s"] / e["wall_s"],
-                    "ef_within_bounds": ph["outer_bound"] <= e["objective"] * (1 + 1e-9)
-                    and e["objective"] <= ph["inner_bound"] * (1 + 1e-9)})
-                print(f"{days or 366} days {mode}, {ranks} rank(s): PH {ph['wall_s']:.1f} s, "
-                      f"EF {e['wall_s']:.1f} s", file=sys.stderr)
+    if min(args.ranks) < 1:
+        parser.error(f"--ranks: expected positive rank counts, got {args.ranks}")
+    rows = benchmark(args.quick, args.ranks, args.modes.split(","))
     print("| days | mode | ranks | bundles/rank | spokes | EF s | PH s to 1 % | ratio | "
           "iterations | final gap | EF in bounds | peak MB per rank (EF; PH) | load |")
     print("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|---:|")

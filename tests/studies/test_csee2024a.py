@@ -6,30 +6,19 @@ sesplan; the model's dispatch must reproduce it to 0.01 kWh/day.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from framework.solve.ef import solve_ef
 from scenarios_gen.sources import load_days
+from tests.studies.conftest import STUDIES, load_study_script
 
-STUDY = Path(__file__).resolve().parents[2] / "studies" / "csee2024a"
-
-
-def _load(name: str, file: str):
-    spec = importlib.util.spec_from_file_location(name, STUDY / file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+STUDY = STUDIES / "csee2024a"
 
 
-run = _load("csee2024a_run", "run.py")
-make_data = _load("csee2024a_make_data", "make_data.py")
+run = load_study_script("csee2024a", "run.py")
+make_data = load_study_script("csee2024a", "make_data.py")
 
 
 @pytest.fixture(scope="module")
