@@ -252,11 +252,12 @@ def _iterate(problem: RobustProblem, config: CCGConfig, master: Master,
                                        sum(w.exact for w in cases), master_s, separation_s))
         log.info("C&CG %3d  LB %.8g  UB %.8g  gap %.3e  new worst cases %d  master %.2f s  "
                  "separation %.2f s", k, lower, upper, gap, cuts, master_s, separation_s)
-        if sol.status == "time_limit":
-            status = Termination.TIME_LIMIT
-            break
         if gap <= config.rel_gap:
             status = Termination.OPTIMAL
+            break
+        left = _remaining(config, start)
+        if sol.status == "time_limit" or (left is not None and left <= 0):
+            status = Termination.TIME_LIMIT
             break
         if cuts == 0:
             status = Termination.STALLED

@@ -18,7 +18,7 @@ sides (both sides of a row shift by ``H u``) and the objective constant only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,19 +119,21 @@ class RobustBlock:
         Of dimension ``nu`` (the columns of ``recourse.uncertain``).
     weight : float
         ``w_b >= 0`` (a scenario probability for ``aggregate="sum"``).
-    dual_bounds : tuple of ndarray, optional
+    dual_bounds : tuple of ndarray or callable, optional
         ``(L, U)``, shape (nu,) each: bounds on the sensitivity ``g_j = (H' pi)_j`` of the
         recourse dual objective to ``u_j``, for the big-M linearisation of the MILP
-        separation (``dQ/du_j = g_j + f_j``). Default: derived by the engine from the
-        recourse duals (see ``docs/robust.md``); either way the engine checks them after
-        every solve and widens any that is active.
+        separation (``dQ/du_j = g_j + f_j``), or a function of the first stage ``x``
+        returning them (bounds valid for that ``x``). Default: derived by the engine from
+        the recourse duals (see ``docs/robust.md``); either way the engine checks them
+        after every solve and widens any that is active.
     """
 
     name: str
     recourse: Recourse
     uncertainty: UncertaintySet
     weight: float = 1.0
-    dual_bounds: tuple[np.ndarray, np.ndarray] | None = None
+    dual_bounds: tuple[np.ndarray, np.ndarray] | Callable[
+        [np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ class RobustProblem:
             if not (np.isfinite(b.weight) and b.weight >= 0):
                 raise InputError(f"block {b.name!r}: weight must be finite and >= 0, "
                                  f"got {b.weight}")
-            if b.dual_bounds is not None:
+            if b.dual_bounds is not None and not callable(b.dual_bounds):
                 low, high = (np.asarray(v, dtype=float) for v in b.dual_bounds)
                 if low.shape != (b.uncertainty.dim,) or high.shape != low.shape or np.any(
                         low > high):

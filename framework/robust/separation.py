@@ -259,7 +259,7 @@ class MilpSeparator:
             np.concatenate([rec.cost, np.zeros(2 * n_sel), expansion.rhs]),
             integer=np.r_[np.zeros(n_pi + n_rc, bool), np.ones(n_sel, bool),
                           np.zeros(n_sel, bool)], maximize=True)
-        self.low = self.high = None
+        self.low = self.high = self.bounds_x = None
         self.ascent = Ascent(expansion, self.recourse, config.threads,
                              config.ascent_evaluations)
         self.stop_value = np.inf
@@ -279,12 +279,14 @@ class MilpSeparator:
 
     def _initial_bounds(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-selector bounds ``[L_p, U_p]``: from the block's ``dual_bounds`` on ``(H'pi)_j``
-        if given, else ``bound_factor`` times the largest sensitivity of the recourse LP
-        at the set's offset and with every selector on."""
+        if given (a callable gives them for this ``x``, and they are set again for each new
+        ``x``), else ``bound_factor`` times the largest sensitivity of the recourse LP at
+        the set's offset and with every selector on."""
         step = self.exp.step
         if self.coordinate_bounds is not None:
+            given = self.coordinate_bounds
             low_j, high_j = (np.asarray(v, dtype=float)[self.exp.coord]
-                             for v in self.coordinate_bounds)
+                             for v in (given(x) if callable(given) else given))
             return np.minimum(step * low_j, step * high_j), np.maximum(step * low_j,
                                                                        step * high_j)
         largest = 0.0
@@ -325,15 +327,30 @@ class MilpSeparator:
                               float(event.data_out.objective_function_value))
 
     def _interrupt(self, event: Any) -> None:
-        if self.violating is not None:
-            event.interrupt()
+        """Stop once :meth:`_improving` holds a worst case above the stop value. The flag is
+        written both ways because HiGHS keeps it from the last run (HiGHS issue #1761): an
+        interrupted MILP would otherwise stop the next one at once."""
+        event.interrupt(self.violating is not None)
 
     def solve(self, x: np.ndarray, time_limit_s: float | None = None,
               abs_gap: float | None = None, stop_above: float | None = None) -> WorstCase:
         """The exact worst case by the MILP, started from the last :meth:`search` result
         for the same ``x`` (searched first if there is none). The MILP stops at the relative
         gap ``separation_gap`` or the absolute gap ``abs_gap``, or as soon as it has a worst
-        case of value above ``stop_above``; its dual bound is returned as ``bound``."""
+        case of value above ``stop_above`` (``bound`` is then ``inf``); otherwise its dual
+        bound is returned as ``bound``. An incumbent above ``stop_above`` whose recourse
+        LP is not (the MILP's tolerances) does not count: the MILP is then solved on."""
+        start = time.perf_counter()
+        found = self._solve(x, time_limit_s, abs_gap, stop_above)
+        if stop_above is None or found.bound < np.inf or found.value > stop_above:
+            return found
+        left = None if time_limit_s is None else time_limit_s - (time.perf_counter() - start)
+        if left is not None and left <= 0:
+            return found
+        return self._solve(x, left, abs_gap, None)
+
+    def _solve(self, x: np.ndarray, time_limit_s: float | None, abs_gap: float | None,
+               stop_above: float | None) -> WorstCase:
         self.stop_value = np.inf if stop_above is None else stop_above - self.constant
         self.violating = None
         if self.start is None or not np.array_equal(self.start[0], x):
@@ -342,8 +359,10 @@ class MilpSeparator:
         if self.n_sel == 0:
             u = self.exp.point(s_h)
             return WorstCase(self.index, u, value_h, value_h, time.perf_counter() - start)
-        if self.low is None:
+        if self.low is None or (callable(self.coordinate_bounds)
+                                and not np.array_equal(self.bounds_x, x)):
             self._set_bounds(*self._initial_bounds(x))
+            self.bounds_x = x.copy()
         obj = self.sign * (self.base - (self.rec.first_stage @ x)[self.row_of]) + self.pi_shift
         self.h.changeColsCost(self.n_pi, np.arange(self.n_pi, dtype=np.int32), obj)
         widenings = 0

@@ -37,6 +37,7 @@ from framework.model import (
     check_scenarios_match,
     first_stage_vars,
     scenario_data,
+    storage_members,
 )
 from framework.results import combine_modes, provenance
 from framework.robust.config import CCGConfig
@@ -137,20 +138,52 @@ class StorageLayout:
         return np.array(values)
 
 
-def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: ScenarioData
-                 ) -> tuple[np.ndarray, np.ndarray]:
+@dataclasses.dataclass(frozen=True)
+class DualBounds:
+    """Bounds on the sensitivity of one scenario's recourse dual to each ``z[i,t]``, as a
+    function of the first stage (``docs/robust.md``, "Dual bounds of the storage model").
+
+    ``loose`` holds for every first stage. The entries of microgrid ``i`` (the slice
+    ``coordinates``) may take the per-step ``tight`` bound while the power of its storage
+    (first-stage position ``power``) stays below ``spare``: its import limit minus its
+    worst-case load; its import limit then never binds.
+    """
+
+    loose: tuple[np.ndarray, np.ndarray]
+    tight: np.ndarray | None
+    limits: tuple[tuple[slice, int, float], ...]
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        low, high = self.loose
+        if self.tight is None:
+            return low, high
+        high = high.copy()
+        for coordinates, power, spare in self.limits:
+            if x[power] < spare:
+                high[coordinates] = self.tight[coordinates]
+        return low, high
+
+
+def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: ScenarioData,
+                 mode: str, positions: Sequence[tuple[str, str]]) -> DualBounds:
     """Bounds on the sensitivity of the recourse dual to each ``z[i,t]`` (``docs/robust.md``).
 
     ``z[i,t]`` moves the net load of ``i`` at ``t`` by at most
     ``dev = load_dev + pv_kw * pv_dev + wind_kw * wind_dev`` kW per unit, so
     ``|dQ/dz| <= days * dt * V * dev`` with ``V`` the most a kWh at one place and step can be
-    worth: the dearest grid price (import or export), bought or stored through both
-    efficiencies, ``p = max_t max(buy_t + co2_price * co2_t, sell_t) / (eta_c * eta_d)``,
-    plus the per-kWh fees, degradation and renewable prices; the value of lost load takes
-    the place of ``p`` when some microgrid's import limit is below its worst-case load
-    (shedding may then set the price). The lower bound is 0 when the cost cannot fall as the
-    net load rises (no curtailment cost, no negative price). The separation checks the
-    bounds after every solve and widens them if they cut off a better worst case.
+    worth. For every first stage (``loose``): the dearest grid price (import or export),
+    bought or stored through both efficiencies,
+    ``p = max_t max(buy_t + co2_price * co2_t, sell_t) / (eta_c * eta_d)``, plus the per-kWh
+    fees, degradation and renewable prices; the value of lost load takes the place of ``p``
+    when some microgrid's import limit is below its worst-case load. Per step (``tight``),
+    for the entries of a microgrid ``i`` whose import limit cannot bind (it exceeds ``i``'s
+    worst-case load plus the power of the storage ``i`` charges; :class:`DualBounds`), when
+    importing never pays less than exporting: a kWh of load at ``(i, t)`` costs at most its
+    import ``buy_t + co2_price * co2_t``, a kWh of lost renewable energy at most that plus
+    the curtailment cost less its own price. The lower
+    bound is 0 when the cost cannot fall as the net load rises (no curtailment cost, no
+    negative price). The separation checks the bounds after every solve and widens them
+    if they cut off a better worst case.
     """
     tar, tech = system.tariff, system.storage
     steps = data.steps
@@ -160,22 +193,31 @@ def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: Sc
     mg_of = {mg.name: mg for mg in system.microgrids}
     worst_load = {i: data.load_kw[:, data.column(i)] + dev["load_dev_kw"].sel(microgrid=i).values
                   for i in names}
-    covered = all(mg_of[i].import_limit_kw is None
-                  or mg_of[i].import_limit_kw >= worst_load[i].max() for i in names)
+    spare = {i: np.inf if mg_of[i].import_limit_kw is None
+             else mg_of[i].import_limit_kw - worst_load[i].max() for i in names}
     price = max(np.abs(buy).max(), np.abs(sell).max())
-    if not covered:
+    if min(spare.values()) < 0:
         price = max(price, tar.voll_per_kwh)
     value = (price / (tech.eta_charge * tech.eta_discharge)
              + 2 * (tech.degradation_cost_per_kwh + system.shared.exchange_fee_per_kwh)
              + tar.price_pv_per_kwh + tar.price_wind_per_kwh + tar.curtailment_cost_per_kwh)
-    size = np.concatenate([
-        dev["load_dev_kw"].sel(microgrid=i).values
-        + mg_of[i].pv_kw * dev["pv_dev_pu"].sel(microgrid=i).values
-        + mg_of[i].wind_kw * dev["wind_dev_pu"].sel(microgrid=i).values
-        for i in names])
-    high = system.planning.days_per_year * data.step_h * value * size
+    scale = system.planning.days_per_year * data.step_h
+    parts = {i: (dev["load_dev_kw"].sel(microgrid=i).values,
+                 mg_of[i].pv_kw * dev["pv_dev_pu"].sel(microgrid=i).values,
+                 mg_of[i].wind_kw * dev["wind_dev_pu"].sel(microgrid=i).values) for i in names}
+    high = scale * value * np.concatenate([sum(parts[i]) for i in names])
     monotone = tar.curtailment_cost_per_kwh == 0 and buy.min() >= 0
-    return (np.zeros_like(high) if monotone else -high), high
+    low = np.zeros_like(high) if monotone else -high
+    per_step = scale * np.concatenate([
+        load * buy + pv * np.maximum(buy + tar.curtailment_cost_per_kwh - tar.price_pv_per_kwh, 0)
+        + wind * np.maximum(buy + tar.curtailment_cost_per_kwh - tar.price_wind_per_kwh, 0)
+        for load, pv, wind in (parts[i] for i in names)])
+    storage_of = {i: k for k, group in storage_members(mode, names).items() for i in group}
+    power = {k: p for p, (name, k) in enumerate(positions) if name == "cap_power_kw"}
+    limits = tuple((slice(j * steps, (j + 1) * steps), power[storage_of[i]], spare[i])
+                   for j, i in enumerate(names))
+    tight = np.minimum(per_step, high) if np.all(buy >= sell) else None
+    return DualBounds((low, high), tight, limits)
 
 
 def _scenario_model(system: System, data: ScenarioData, dev: xr.Dataset, mode: str,
@@ -226,9 +268,9 @@ def storage_problem(system: System, scenarios: xr.Dataset, mode: str, gamma: flo
             first = fs
             positions = tuple((v.parent_component().local_name, str(v.index()))
                               for comp in fs_vars for v in comp.values())
-        blocks.append(RobustBlock(data.name, recourse, budget,
-                                  1.0 if single_worst_case else data.probability,
-                                  _dual_bounds(system, names, dev.isel(scenario=k), data)))
+        blocks.append(RobustBlock(
+            data.name, recourse, budget, 1.0 if single_worst_case else data.probability,
+            _dual_bounds(system, names, dev.isel(scenario=k), data, mode, positions)))
     problem = RobustProblem(first, tuple(blocks), "max" if single_worst_case else "sum")
     return problem, StorageLayout(names, steps, positions, dev)
 

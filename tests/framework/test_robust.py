@@ -274,3 +274,19 @@ def test_mpi_separation_matches_serial() -> None:
     assert got["objective"] == pytest.approx(float(serial["objective"]), rel=1e-9)
     assert got["bound"] == pytest.approx(float(serial["bound"]), rel=1e-9)
     assert got["energy"] == pytest.approx(float(serial["cap_energy_kwh"].sum()), rel=1e-6)
+
+
+def test_dual_bounds_per_step_where_no_import_limit_binds() -> None:
+    # mg1 has no import limit: a kWh of its load or lost PV at step t costs at most the
+    # import price buy_t; mg0's limit (20 kW) is below its worst-case load (26 kW), so its
+    # entries keep the bound valid for every plan (value of lost load)
+    problem, _ = storage_problem(system(), scenarios(), "shared", 1.0)
+    bounds = problem.blocks[0].dual_bounds
+    x = np.zeros(problem.first_stage.size)
+    low, high = bounds(x)
+    loose_low, loose_high = bounds.loose
+    assert np.all(low == 0) and np.all(loose_low == 0)
+    # scenario 0, mg1, t = 2: load 12 kW + 30 %, PV 0.7 pu of 10 kW - 50 %, buy 0.5
+    assert high[STEPS + 2] == pytest.approx(0.5 * (0.3 * 12 + 0.5 * 0.7 * 10))
+    assert np.all(high <= loose_high) and np.all(high[:STEPS] == loose_high[:STEPS])
+    assert high[STEPS + 2] < loose_high[STEPS + 2]

@@ -33,6 +33,8 @@ from framework.robust import (
     solve_ccg,
     worst_case,
 )
+from framework.robust.loop import robust_value
+from framework.robust.separation import make_separator
 from framework.solve.highs import solve_highs
 
 FIXED = [400, 414, 326]
@@ -243,3 +245,17 @@ def test_milp_bounds_are_widened_when_active() -> None:
     assert value == pytest.approx(exact)
     assert cases[0].widenings > 0
     assert list(itertools.chain(cases[0].u)) in ([1, 0, 0], [0, 1, 0], [0, 0, 1])
+
+
+def test_milp_after_an_interrupted_one_is_exact() -> None:
+    # a separation stopped at its first worst case above a threshold leaves HiGHS's
+    # interrupt flag set; the next MILP on the same separator must still be solved
+    problem = location_problem(BudgetSet(3, 1.5))
+    x = np.array([1, 0, 1, 300, 0, 520], dtype=float)
+    separator = make_separator(problem.blocks[0], 0, CCGConfig(heuristic_first=False))
+    stopped = separator.solve(x, stop_above=-1e9)
+    assert stopped.bound == np.inf and stopped.value > -1e9
+    exact = separator.solve(x)
+    truth = worst_case(problem, x, CCGConfig(separation="vertices"))[0]
+    assert exact.bound == pytest.approx(exact.value) and exact.bound < np.inf
+    assert robust_value(problem, x, [exact.value]) == pytest.approx(truth)
