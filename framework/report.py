@@ -40,3 +40,34 @@ def comparison_table(ds: xr.Dataset) -> str:
         lines.append(f"\nSaving of sharing: {saving:,.0f} per year "
                      f"({saving / base:.1%} of the individual cost).")
     return "\n".join(lines)
+
+
+def robustness_table(plan: xr.Dataset, robust: xr.Dataset, plan_worst_case: float) -> str:
+    """A markdown table of the stochastic plan and the robust plan (C&CG) of one mode.
+
+    Parameters
+    ----------
+    plan : xr.Dataset
+        A result of the extensive form holding the robust plan's mode.
+    robust : xr.Dataset
+        Of :func:`framework.robust.storage.plan_ccg` (one mode).
+    plan_worst_case : float
+        The stochastic plan's cost at the worst cases of the same budget
+        (:func:`framework.robust.storage.robust_cost`).
+    """
+    mode = str(robust["mode"].values[0])
+    r, p = robust.sel(mode=mode), plan.sel(mode=mode)
+    nominal = (float(p["annual_cost"]), float(r["nominal_annual_cost"]))
+    worst = (plan_worst_case, float(r["objective"]))
+    rows = [("storage energy (kWh)", "{:,.1f}", [float(d["cap_energy_kwh"].sum()) for d in (p, r)]),
+            ("storage power (kW)", "{:,.1f}", [float(d["cap_power_kw"].sum()) for d in (p, r)]),
+            ("annual cost, representative days", "{:,.0f}", nominal),
+            ("annual cost, worst cases", "{:,.0f}", worst)]
+    lines = [f"| {mode} station | stochastic | robust |", "|---|---:|---:|"]
+    lines += [f"| {label} | " + " | ".join(fmt.format(v) for v in values) + " |"
+              for label, fmt, values in rows]
+    lines.append(f"\nPrice of robustness: {nominal[1] - nominal[0]:+,.0f} per year on the "
+                 f"representative days, for {worst[0] - worst[1]:,.0f} per year less than the "
+                 f"stochastic plan at the worst cases. C&CG: {r['termination'].item()} after "
+                 f"{int(r['iterations'])} iterations, gap {float(r['gap']):.2%}.")
+    return "\n".join(lines)

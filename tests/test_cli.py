@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 
 from framework.cli import main
+from framework.solve.ef import solve_ef
+from framework.system import default_system
 
 DAYS_CSV = "scenario,step,load_kw\n" + "".join(
     f"{s},{t},{10 + 5 * (t >= 12) + s}\n" for s in (0, 1) for t in range(24))
@@ -117,7 +120,25 @@ def test_demo_runs_default_system(tmp_path: Path, capsys: pytest.CaptureFixture)
         at = lease.sel(energy_price=e, power_price=p)
         assert float(at["saving"].min()) >= -1e-6
         assert float(at["profit"]) >= -1e-6
-    for name in ("representative_days", "soc", "capacity_cost", "allocation"):
+    with xr.open_dataset(tmp_path / "robust.nc") as r, \
+            xr.open_dataset(tmp_path / "scenarios.nc") as s:
+        # Gamma = 24: every hour at its worst, so the robust plan is the extensive form on
+        # the days at their quantiles, and it costs more than the stochastic one on the
+        # representative days
+        assert str(r["termination"].item()) == "optimal"
+        high = s["load_kw_quantile"].sel(quantile=0.9).transpose(*s["load_kw"].dims)
+        np.testing.assert_allclose(r["worst_load_kw"].sel(mode="shared").values,
+                                   np.maximum(s["load_kw"], high).values, rtol=1e-9)
+        worst = s.copy()
+        for q in ("load_kw", "pv_pu", "wind_pu"):
+            worst[q] = r[f"worst_{q}"].sel(mode="shared").transpose(*s[q].dims)
+        ef = solve_ef(default_system(), worst, "shared")
+        assert float(r["objective"].item()) == pytest.approx(float(ef["objective"].item()),
+                                                             rel=1e-6)
+        assert float(r["nominal_annual_cost"].item()) >= shared - 1e-6
+    assert "Price of robustness" in out
+    for name in ("representative_days", "soc", "capacity_cost", "allocation",
+                 "bound_convergence"):
         assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (tmp_path / "figures" / f"{name}.pdf").exists()
     with xr.open_dataset(tmp_path / "scenarios.nc") as s:

@@ -41,6 +41,9 @@ a second shade of it for the next."""
 SCALING_MARKERS = ("o", "s", "^", "v")
 
 
+GAP_FLOOR = 1e-9
+"""Smallest relative gap drawn (a gap of rounding size would set the log scale)."""
+
 def _rows(summary: xr.Dataset, mode: str | None) -> tuple[xr.Dataset, str]:
     """The plan rows that solved, of ``mode`` (default ``shared`` if present)."""
     text = {name: summary[name].values.astype(str) for name in ("status", "task", "mode")}
@@ -238,7 +241,7 @@ def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
     Expected schema: variables ``<prefix>lower_bound`` and ``<prefix>upper_bound`` over
     dimension ``iteration`` (coordinate: the iteration numbers), optionally also over
     ``mode`` (one colour per mode); infinite bounds (no feasible plan yet) are not drawn.
-    The gap is ``(UB - LB) / max(|UB|, 1)``.
+    The gap is ``(UB - LB) / max(|UB|, 1)``, drawn at ``GAP_FLOOR`` (1e-9) at least.
 
     Parameters
     ----------
@@ -264,7 +267,8 @@ def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
             bounds.plot(it, lo, color=color, marker="s", ls="--", markerfacecolor="white",
                         label=f"{name}lower bound")
             rel = (hi - lo) / np.maximum(np.abs(hi), 1.0)
-            gap.plot(it, np.where(rel > 0, rel, np.nan), color=color, marker="o",
+            gap.plot(it, np.where(rel > 0, np.maximum(rel, GAP_FLOOR), np.nan), color=color,
+                     marker="o",
                      label=mode or "gap")
         bounds.set_xlabel("iteration")
         bounds.set_ylabel("annual cost (currency/yr)")
