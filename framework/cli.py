@@ -150,9 +150,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from framework.lease import lease_sweep, lease_table
     from framework.plotting import figures_for, save_figure
     from framework.report import comparison_table, robustness_table
+    from framework.results import write_result
     from framework.robust import CCGConfig
     from framework.robust.storage import plan_ccg, robust_cost
-    from framework.results import write_result
     from framework.solve.ef import plan_ef
     from scenarios_gen.pipeline import scenarios_for
     from scenarios_gen.scenarios import write_scenarios
