@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -295,9 +295,22 @@ def worst_profiles(scenarios: xr.Dataset, layout: StorageLayout,
     return out
 
 
+def ccg_config(config: CCGConfig | Mapping[str, Any] | None) -> CCGConfig | None:
+    """A :class:`CCGConfig` from itself or from a mapping of its fields (an
+    :class:`InputError` names unknown ones)."""
+    if config is None or isinstance(config, CCGConfig):
+        return config
+    fields = [f.name for f in dataclasses.fields(CCGConfig)]
+    unknown = sorted(set(config) - set(fields))
+    if unknown:
+        raise InputError(f"config: unknown key(s) {unknown}; valid keys: {fields}")
+    return CCGConfig(**config)
+
+
 def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
              quantile: float = 0.9, single_worst_case: bool = False,
-             microgrids: Sequence[str] | None = None, config: CCGConfig | None = None,
+             microgrids: Sequence[str] | None = None,
+             config: CCGConfig | Mapping[str, Any] | None = None,
              comm: Any = None) -> xr.Dataset:
     """Robust capacities of one mode by C&CG, as a result in the common schema.
 
@@ -313,7 +326,9 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
         ``Q`` of the deviations (``Q`` and ``1 - Q`` must be in the scenario set).
     single_worst_case : bool
         One worst day over all scenarios instead of the expected worst case.
-    config : CCGConfig, optional
+    config : CCGConfig or mapping, optional
+        Gap, limits and separation settings; a mapping gives the fields of a
+        :class:`CCGConfig` (as a study file does: ``config = { time_limit_s = 300 }``).
     comm : mpi4py communicator, optional
         Worst cases of the scenarios over MPI ranks (default ``COMM_WORLD`` under
         ``mpiexec``); every rank returns the result.
@@ -328,6 +343,7 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
         days), ``worst_load_kw``, ``worst_pv_pu``, ``worst_wind_pu``, ``worst_z`` and the
         iteration history ``ccg_<field> (mode, iteration)``.
     """
+    config = ccg_config(config)
     start = time.perf_counter()
     problem, layout = storage_problem(system, scenarios, mode, gamma, quantile=quantile,
                                       single_worst_case=single_worst_case,

@@ -92,6 +92,11 @@ def check_case(case: Case) -> None:
                 _check_options(solve_ef, case.options,
                                ("system", "scenarios", "mode", "microgrids", "fixed_capacity"),
                                case.where)
+            elif case.method == "ccg":
+                from framework.robust.storage import plan_ccg
+
+                _check_options(plan_ccg, case.options,
+                               ("system", "scenarios", "mode", "microgrids", "comm"), case.where)
             else:
                 _check_options(planner, case.options, ("system", "scenarios", "modes"),
                                case.where)

@@ -28,7 +28,13 @@ from framework.cli import main
 from framework.errors import InputError
 from framework.model import ScenarioData, define_dispatch, define_first_stage, storage_members
 from framework.robust import CCGConfig, Termination
-from framework.robust.storage import deviations, plan_ccg, robust_cost, storage_problem
+from framework.robust.storage import (
+    ccg_config,
+    deviations,
+    plan_ccg,
+    robust_cost,
+    storage_problem,
+)
 from framework.solve.ef import solve_ef
 from framework.solve.highs import solve_highs
 from framework.system import System, system_from_dict
@@ -290,3 +296,10 @@ def test_dual_bounds_per_step_where_no_import_limit_binds() -> None:
     assert high[STEPS + 2] == pytest.approx(0.5 * (0.3 * 12 + 0.5 * 0.7 * 10))
     assert np.all(high <= loose_high) and np.all(high[:STEPS] == loose_high[:STEPS])
     assert high[STEPS + 2] < loose_high[STEPS + 2]
+
+
+def test_config_from_a_study_table() -> None:
+    assert ccg_config({"rel_gap": 0.01, "time_limit_s": 5.0}) == CCGConfig(rel_gap=0.01,
+                                                                          time_limit_s=5.0)
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['time_limit'\]; valid keys: "):
+        ccg_config({"time_limit": 5.0})
