@@ -78,24 +78,27 @@ class _Separation:
         """Worst cases of every block for ``x``, sorted by block (on rank 0; an empty list on
         the other ranks). ``thresholds[b]``: the cost above which a worst case of block ``b``
         cuts off the master's solution; ``gaps[b]``: the absolute MIP gap its exact
-        separation may stop at. Under MPI every rank must call it with rank 0's
-        arguments broadcast; ``x = None`` from rank 0 means stop, and the call returns
-        ``None``."""
+        separation may stop at. The heuristic's worst cases end the round only if one
+        exceeds its threshold by more than half its gap (smaller ones still become cuts, but
+        the round goes on to certify, so that C&CG does not creep up by cuts too small to
+        matter). Under MPI every rank must call it with rank 0's arguments broadcast;
+        ``x = None`` from rank 0 means stop, and the call returns ``None``."""
         if self.comm is not None:
             x, thresholds, gaps, time_limit_s = self.comm.bcast(
                 (x, thresholds, gaps, time_limit_s), root=0)
         if x is None:
             return None
         found = {b: sep.search(x) for b, sep in self.mine.items()}
+        stop = thresholds + 0.5 * gaps
         if self.heuristic_first:
-            violated = any(w.value > thresholds[b] for b, w in found.items())
+            violated = any(w.value > stop[b] for b, w in found.items())
             if self.comm is not None:
                 violated = self.comm.allreduce(violated, op=_lor())
         if not self.heuristic_first:
             found = {b: w if w.exact else self.mine[b].solve(x, time_limit_s, gaps[b])
                      for b, w in found.items()}
         elif not violated:
-            self._certify(found, x, thresholds, gaps, time_limit_s)
+            self._certify(found, x, stop, gaps, time_limit_s)
         if self.comm is None:
             return list(found.values())
         gathered = self.comm.gather(list(found.values()), root=0)
@@ -107,8 +110,9 @@ class _Separation:
     def _certify(self, found: dict[int, WorstCase], x: np.ndarray, thresholds: np.ndarray,
                  gaps: np.ndarray, time_limit_s: float | None) -> None:
         """Exact separations of this rank's blocks, those whose heuristic worst case came
-        closest to its threshold first. Each MILP stops at a worst case above the threshold,
-        and after the first such one the remaining blocks keep their heuristic worst case.
+        closest to its threshold (here: the cut threshold plus half the gap) first. Each
+        MILP stops at a worst case above the threshold, and after the first such one the
+        remaining blocks keep their heuristic worst case.
         A first pass gives every MILP at most ``probe_s``; a second pass solves those it
         left unproven without that limit."""
         order = sorted(found, key=lambda b: (thresholds[b] - found[b].value)
@@ -240,7 +244,7 @@ def _iterate(problem: RobustProblem, config: CCGConfig, master: Master,
         separation_s = time.perf_counter() - tic
         separation_total += separation_s
         value = robust_value(problem, sol.x, [w.bound for w in cases])
-        if value < upper:
+        if value < upper or upper == np.inf:
             upper, best_x, best_cases = value, sol.x.copy(), cases
         cuts = 0
         for w in cases:

@@ -98,7 +98,8 @@ class CCGResult:
     ----------
     status : Termination
     x : ndarray
-        The first stage with the best upper bound.
+        The first stage with the best upper bound; while none is known (a limit reached
+        before any round was certified: ``objective = inf``), the last master's.
     x_names : tuple of str
     objective : float
         Its robust objective ``c'x + AGG_b w_b max_u Q_b(x, u)`` (the upper bound).
