@@ -259,3 +259,13 @@ def test_milp_after_an_interrupted_one_is_exact() -> None:
     truth = worst_case(problem, x, CCGConfig(separation="vertices"))[0]
     assert exact.bound == pytest.approx(exact.value) and exact.bound < np.inf
     assert robust_value(problem, x, [exact.value]) == pytest.approx(truth)
+
+
+def test_limit_before_any_upper_bound_returns_the_last_master() -> None:
+    # iteration 1 solves the nominal master, and the ascent's worst cases end the round
+    # before any exact separation: no upper bound, but a plan (the nominal one) and a bound
+    result = solve_ccg(location_problem(BudgetSet(3, 1.5)), CCGConfig(max_iterations=1))
+    assert result.status is Termination.ITERATION_LIMIT
+    assert result.objective == np.inf and np.all(np.isfinite(result.x))
+    nominal = solve_ccg(location_problem(BudgetSet(3, 0.0)))
+    assert result.lower_bound == pytest.approx(nominal.objective)
