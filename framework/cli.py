@@ -96,9 +96,9 @@ def _plan_ph(args: argparse.Namespace) -> None:
     spokes = None if args.spokes is None else [
         x.strip() for x in args.spokes.split(",") if x.strip() not in ("", "none")]
     try:
-        ds = plan_ph(system, scenarios, modes=_modes(args.mode), rel_gap=args.rel_gap,
-                     max_iterations=args.max_iterations, time_limit_s=args.time_limit,
-                     rho=args.rho, bundles_per_rank=args.bundles_per_rank, spokes=spokes)
+        ds = plan_ph(system, scenarios, modes=_modes(args.mode), time_limit_s=args.time_limit,
+                     rho=args.rho, bundles_per_rank=args.bundles_per_rank, spokes=spokes,
+                     **_given(rel_gap=args.rel_gap, max_iterations=args.max_iterations))
     except (InputError, SolveError) as err:
         stop_everywhere(err)
     if not root:
@@ -112,6 +112,11 @@ def _plan_ph(args: argparse.Namespace) -> None:
         print(ph_report(ds))
 
 
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that are not ``None`` (command-line values the user gave)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _plan_ccg(args: argparse.Namespace, system: System, scenarios: Any) -> Any:
     """Robust plans by C&CG (``--method ccg``); ``None`` on MPI ranks other than 0."""
     from framework.robust import CCGConfig
@@ -122,7 +127,9 @@ def _plan_ccg(args: argparse.Namespace, system: System, scenarios: Any) -> Any:
     root = _mpi_root(args)
     ds = plan_robust(system, scenarios, modes=_modes(args.mode), gamma=args.gamma,
                      quantile=args.quantile, single_worst_case=args.single_worst_case,
-                     config=CCGConfig(time_limit_s=args.time_limit))
+                     config=CCGConfig(**_given(time_limit_s=args.time_limit,
+                                               rel_gap=args.rel_gap,
+                                               max_iterations=args.max_iterations)))
     return ds if root else None
 
 
@@ -340,10 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ccg: deviations to the Q / 1-Q quantiles of each cluster (default 0.9)")
     p.add_argument("--single-worst-case", action="store_true",
                    help="ccg: one worst day over all scenarios instead of the expected one")
-    p.add_argument("--rel-gap", type=float, default=0.01,
-                   help="ph: stop at this certified relative gap (default 0.01)")
-    p.add_argument("--max-iterations", type=int, default=200,
-                   help="ph: most PH iterations (default 200); --time-limit bounds the run")
+    p.add_argument("--rel-gap", type=float, default=None,
+                   help="ph, ccg: stop at this certified relative gap (default 0.01 for ph, "
+                   "0.001 for ccg)")
+    p.add_argument("--max-iterations", type=int, default=None,
+                   help="ph, ccg: most iterations (default 200 for ph, 30 for ccg); "
+                   "--time-limit bounds the run")
     p.add_argument("--rho", type=float, default=None,
                    help="ph: one rho for every capacity (default: cost-scaled, docs/ph.md)")
     p.add_argument("--bundles-per-rank", type=int, default=0,

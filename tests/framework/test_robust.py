@@ -246,6 +246,14 @@ def test_cli_plan_ccg(tmp_path: Path, capsys: Any) -> None:
     assert summary["modes"]["shared"]["annual_cost"] == pytest.approx(expected, rel=1e-6)
     with xr.open_dataset(out) as ds:
         assert "ccg_upper_bound" in ds and float(ds.attrs["gamma"]) == 2.0
+    # one iteration: the nominal master, whose worst cases end the round without a bound
+    code = main(["plan", str(tmp_path / "system.toml"), "--scenarios", str(scen), "--method",
+                 "ccg", "--gamma", "2", "--mode", "shared", "-o", str(out), "--max-iterations",
+                 "1", "--rel-gap", "0.5"])
+    assert code == 0
+    with xr.open_dataset(out) as ds:
+        assert str(ds["termination"].item()) == "iteration_limit"
+        assert ds.sizes["iteration"] == 1
 
 
 MPI_SCRIPT = """
