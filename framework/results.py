@@ -88,7 +88,7 @@ def mode_result(system: System, scenarios: xr.Dataset, mode: str, first_stage: p
             ds[name].attrs["units"] = unit
     solved = [name for name in ds.data_vars if name not in INPUT_VARS]
     return xr.merge([ds[solved].expand_dims(mode=[mode]), ds[list(INPUT_VARS)]],
-                    combine_attrs="override")
+                    compat="no_conflicts", combine_attrs="override")
 
 
 def _mg(system: System, name: str) -> Any:
