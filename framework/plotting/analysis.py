@@ -129,9 +129,12 @@ def plot_objective_vs_k(summary: xr.Dataset, mode: str | None = None,
 def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Figure:
     """Cost and capacity of robust plans against the budget of uncertainty ``Gamma``.
 
-    Left: the robust objective (``annual_cost``), the plan's cost on the nominal days
-    (``nominal_annual_cost``) and out of sample (``oos_annual_cost``), with the stochastic
-    plan (rows of method ``ef``) as horizontal lines; right: the energy capacity.
+    Left: the robust plan's cost at the worst cases C&CG found (``annual_cost``, the robust
+    objective when C&CG converged), with a bar up to its certified upper bound
+    (``objective``) where a limit stopped C&CG short of it, the plan's cost on the nominal
+    days (``nominal_annual_cost``) and out of sample (``oos_annual_cost``), with the
+    stochastic plan (rows of method ``ef``) as horizontal lines; right: the energy
+    capacity.
 
     Parameters
     ----------
@@ -149,7 +152,7 @@ def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Fi
     order = np.argsort(_column(robust, "option_gamma"))
     g = _column(robust, "option_gamma")[order]
     fig, (cost, cap) = new_figure(DOUBLE_COLUMN_IN, 2.6, 1, 2, width_ratios=(1.5, 1))
-    lines = (("annual_cost", "robust objective", "-", "o"),
+    lines = (("annual_cost", "robust plan at its worst cases (bar: up to its bound)", "-", "o"),
              ("nominal_annual_cost", "plan on the nominal days", "--", "s"),
              ("oos_annual_cost", "plan on every day (out of sample)", "-.", "^"))
     with style():
@@ -160,6 +163,13 @@ def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Fi
             for value in _column(stochastic, name)[:1]:
                 if np.isfinite(value):
                     cost.axhline(value, color=PALETTE[j], ls=":", lw=0.8)
+        upper = _column(robust, "objective")[order]
+        found = _column(robust, "annual_cost")[order]
+        open_ = np.isfinite(found) & (upper > found * (1 + 1e-6))
+        top = np.where(np.isfinite(upper), upper, cost.get_ylim()[1])
+        cost.vlines(g[open_], found[open_], top[open_], color=PALETTE[0], lw=1.2)
+        cost.scatter(g[open_ & np.isfinite(upper)], upper[open_ & np.isfinite(upper)],
+                     marker="_", s=60, color=PALETTE[0])
         cap.plot(g, _column(robust, "energy_kwh")[order], marker="D",
                  color=MODE_COLORS.get(mode, PALETTE[0]), label="energy capacity, robust")
         for value in _column(stochastic, "energy_kwh")[:1]:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from matplotlib.collections import LineCollection
 
 from framework.evaluate import out_of_sample
 from framework.game import allocate
@@ -71,7 +72,7 @@ def summary():
     rows += [{"case": f"g{g}", "task": "plan", "status": "ok", "method": "ccg",
               "mode": "shared", "option_gamma": g, "clusters": 8, "cluster_method": "kmeans",
               "all_days": 0, "sample_days": 0, "annual_cost": 90.0 + 3 * g,
-              "nominal_annual_cost": 90.0 + g / 2, "oos_annual_cost": 93.0 + g / 3,
+              "objective": 90.0 + 3 * g + (g == 2) * 5, "nominal_annual_cost": 90.0 + g / 2, "oos_annual_cost": 93.0 + g / 3,
               "energy_kwh": 18.0 + g, "power_kw": 6.0, "n_scenarios": 8} for g in (0, 2, 4)]
     rows.append({"case": "broken", "task": "plan", "status": "failed", "method": "ef",
                  "mode": "both", "clusters": 16, "cluster_method": "kmeans", "all_days": 0,
@@ -204,3 +205,11 @@ def test_available_figures(plan, allocation, history, scenarios) -> None:
     assert available(allocation) == ["allocation"]
     assert available(history) == ["bound_convergence"]
     assert available(scenarios) == ["representative_days"]
+
+
+def test_price_of_robustness_bars_reach_the_certified_bound(summary) -> None:
+    # Gamma = 2 stopped short: its bar runs from the worst cases found (96) to the bound (101)
+    fig = plot_price_of_robustness(summary)
+    (bars,) = [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
+    ((start, end),) = bars.get_segments()
+    assert tuple(start) == (2.0, 96.0) and tuple(end) == (2.0, 101.0)
