@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +15,16 @@ from framework.system import System, system_from_dict
 
 LOSSLESS = {"capex_energy_per_kwh": 0.0, "capex_power_per_kw": 0.0, "om_fraction_per_yr": 0.0,
             "eta_charge": 1.0, "eta_discharge": 1.0, "soc_min_frac": 0.0, "soc_max_frac": 1.0}
+
+
+def find_mpiexec() -> str:
+    """The ``mpiexec`` beside this Python (the ``mpich`` wheel of the ``mpi`` extra), else the
+    one on the ``PATH``. The test environment (``.[all]``) has one: a missing launcher is a
+    broken install, so it fails the test rather than skipping it."""
+    found = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
+        "mpiexec")
+    assert found is not None, "mpiexec not found: install the 'mpi' extra (pip install -e .[all])"
+    return found
 
 
 def make_system(microgrids: list[dict[str, Any]], step_h: float = 1.0, **sections: Any) -> System:

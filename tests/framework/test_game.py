@@ -7,7 +7,6 @@ import itertools
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +34,7 @@ from framework.game import (
 )
 from framework.game.values import deal
 from framework.solve import ef
-from tests.framework.conftest import LOSSLESS, make_scenarios, make_system
+from tests.framework.conftest import LOSSLESS, find_mpiexec, make_scenarios, make_system
 
 f = frozenset
 
@@ -342,11 +341,6 @@ def test_cli_allocate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert not (tmp_path / "x.nc").exists()
 
 
-def mpiexec() -> str | None:
-    here = Path(sys.executable).parent / "mpiexec"
-    return str(here) if here.exists() else shutil.which("mpiexec")
-
-
 MPI_SCRIPT = """
 import json, sys
 from framework.game import coalition_values
@@ -362,14 +356,13 @@ if rank_zero():
 """
 
 
-@pytest.mark.skipif(mpiexec() is None, reason="no mpiexec")
 def test_coalition_values_on_two_ranks(tmp_path: Path) -> None:
     script = tmp_path / "values.py"
     script.write_text(MPI_SCRIPT)
     out = tmp_path / "out.json"
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(script),
+    subprocess.run([find_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(script),
                     str(out)], cwd=root, env=env, check=True, timeout=180,
                    capture_output=True)
     result = json.loads(out.read_text())

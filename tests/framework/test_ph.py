@@ -10,7 +10,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,12 +31,11 @@ from framework.solve.ph_solver import NAME
 from framework.system import load_system
 from scenarios_gen.pipeline import scenarios_for
 from scenarios_gen.scenarios import write_scenarios
-from tests.framework.conftest import make_scenarios, make_system
+from tests.framework.conftest import find_mpiexec, make_scenarios, make_system
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-MPIEXEC = shutil.which("mpiexec", path=str(Path(PYTHON).parent)) or shutil.which("mpiexec")
-needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="needs mpiexec (the 'mpi' extra)")
+MPIEXEC = find_mpiexec()
 TIMEOUT = 120
 
 PRICES = ", ".join(["0.10"] * 7 + ["0.25"] * 10 + ["0.45"] * 5 + ["0.25"] * 2)
@@ -267,7 +265,6 @@ def _plan(tiny: dict, ranks: int, *options: str) -> tuple[dict, xr.Dataset]:
         return json.loads(proc.stdout), ds.load()
 
 
-@needs_mpi
 def test_cli_two_ranks_brackets_ef(tiny: dict) -> None:
     summary, ds = _plan(tiny, 2)
     assert ds.attrs["ph_ranks"] == 2 and ds.attrs["ph_spokes"] == "none"
@@ -280,7 +277,6 @@ def test_cli_two_ranks_brackets_ef(tiny: dict) -> None:
         ["annual_cost"])
 
 
-@needs_mpi
 def test_cli_three_ranks_hub_and_spokes(tiny: dict) -> None:
     summary, ds = _plan(tiny, 3, "--mode", "shared", "--rel-gap", "0.005")
     assert ds.attrs["ph_spokes"] == "lagrangian,xhatxbar"
@@ -289,7 +285,6 @@ def test_cli_three_ranks_hub_and_spokes(tiny: dict) -> None:
     assert float(ds["rel_gap"].sel(mode="shared")) == pytest.approx(ph["rel_gap"])
 
 
-@needs_mpi
 def test_one_bad_rank_stops_all_with_one_line(tiny: dict) -> None:
     (tiny["dir"] / "broken.nc").write_text("not a NetCDF file")
     rank = ["-m", "mpi4py", "-m", "framework.cli", "plan", "system.toml", "--method", "ph",
@@ -306,7 +301,6 @@ def test_one_bad_rank_stops_all_with_one_line(tiny: dict) -> None:
     assert not (tiny["dir"] / "never.nc").exists()
 
 
-@needs_mpi
 def test_mpisppy_generic_driver(tiny: dict) -> None:
     """mpi-sppy's own driver on the model module: its final bounds bracket the EF."""
     proc = _mpirun(3, ["-m", "mpisppy.generic_cylinders", "--module-name",
@@ -323,7 +317,6 @@ def test_mpisppy_generic_driver(tiny: dict) -> None:
     _brackets(outer, inner, _ef_objective(tiny, "shared"), 0.01)
 
 
-@needs_mpi
 @pytest.mark.parametrize("script", ["ph.slurm", "sweep.slurm"])
 def test_hpc_scripts(tiny: dict, script: str) -> None:
     """Each Slurm script runs its command under mpiexec -n 2 with the Slurm variables set."""
@@ -347,7 +340,6 @@ def test_hpc_scripts(tiny: dict, script: str) -> None:
 
 
 @pytest.mark.slow
-@needs_mpi
 def test_default_system_four_days(tmp_path: Path) -> None:
     """The shipped system on four clustered days, two ranks, both modes."""
     from framework.system import default_system

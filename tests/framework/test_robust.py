@@ -12,7 +12,6 @@ import dataclasses
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -38,7 +37,7 @@ from framework.robust.storage import (
 from framework.solve.ef import solve_ef
 from framework.solve.highs import solve_highs
 from framework.system import System, system_from_dict
-from tests.framework.conftest import make_scenarios
+from tests.framework.conftest import find_mpiexec, make_scenarios
 
 STEPS = 4
 LOAD = [[[10, 14, 20, 8], [6, 9, 12, 5]], [[8, 12, 16, 10], [5, 7, 9, 6]]]  # [s][mg][t]
@@ -272,10 +271,7 @@ if MPI.COMM_WORLD.Get_rank() == 0:
 
 
 def test_mpi_separation_matches_serial() -> None:
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
-        "mpiexec")
-    if mpiexec is None:
-        pytest.skip("mpiexec not found")
+    mpiexec = find_mpiexec()
     serial = plan_ccg(system(), scenarios(), "shared", gamma=2, config=EXACT).sel(mode="shared")
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
