@@ -71,6 +71,7 @@ class _Separation:
                      for b in range(len(problem.blocks)) if b % size == rank}
         self.heuristic_first = config.heuristic_first
         self.probe_s = config.probe_s
+        self.weights = np.array([block.weight for block in problem.blocks])
 
     def round(self, x: np.ndarray | None, thresholds: np.ndarray | None,
               gaps: np.ndarray | None, time_limit_s: float | None
@@ -109,25 +110,38 @@ class _Separation:
 
     def _certify(self, found: dict[int, WorstCase], x: np.ndarray, thresholds: np.ndarray,
                  gaps: np.ndarray, time_limit_s: float | None) -> None:
-        """Exact separations of this rank's blocks, those whose heuristic worst case came
-        closest to its threshold (here: the cut threshold plus half the gap) first. Each
-        MILP stops at a worst case above the threshold, and after the first such one the
-        remaining blocks keep their heuristic worst case.
-        A first pass gives every MILP at most ``probe_s``; a second pass solves those it
-        left unproven without that limit."""
+        """Exact separations of this rank's blocks. Each MILP stops at a worst case above
+        the threshold (here: the cut threshold plus half the gap), and after the first such
+        one the remaining blocks keep their heuristic worst case.
+        A first pass gives every MILP at most ``probe_s``, the blocks whose heuristic worst
+        case came closest to its threshold first. A second pass solves those it left
+        unproven, the smallest weighted gap first; under a time limit each gets an equal
+        share of the time left, so that the time one does not use passes to the next and
+        no block is left with only its probe's bound."""
+
+        def proven(b: int) -> bool:
+            w = found[b]
+            return w.exact and (w.value > thresholds[b]
+                                or w.bound <= max(w.value, thresholds[b]) + gaps[b])
+
+        def weighted_gap(b: int) -> float:
+            w = found[b]
+            return self.weights[b] * (w.bound - max(w.value, thresholds[b]))
+
+        start = time.perf_counter()
         order = sorted(found, key=lambda b: (thresholds[b] - found[b].value)
                        / max(1.0, abs(thresholds[b])))
-        start = time.perf_counter()
         for probe in (True, False):
-            for b in order:
-                w = found[b]
-                if w.exact and (w.value > thresholds[b]
-                                or w.bound <= max(w.value, thresholds[b]) + gaps[b]):
-                    continue
+            todo = [b for b in order if not proven(b)]
+            if not probe:
+                todo.sort(key=weighted_gap)
+            for n, b in enumerate(todo):
                 left = None if time_limit_s is None else time_limit_s - (
                     time.perf_counter() - start)
-                limit = min(self.probe_s, left if left is not None else np.inf) if probe \
-                    else left
+                if left is None:
+                    limit = self.probe_s if probe else None
+                else:
+                    limit = min(self.probe_s, left) if probe else left / (len(todo) - n)
                 found[b] = self.mine[b].solve(x, limit, gaps[b], thresholds[b])
                 if found[b].value > thresholds[b]:
                     return

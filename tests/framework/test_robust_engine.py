@@ -11,6 +11,7 @@ reached by C&CG in two iterations.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,8 @@ from framework.robust import (
     solve_ccg,
     worst_case,
 )
-from framework.robust.loop import robust_value
+from framework.robust.loop import _Separation, robust_value
+from framework.robust.results import WorstCase
 from framework.robust.separation import make_separator
 from framework.solve.highs import solve_highs
 
@@ -269,3 +271,38 @@ def test_limit_before_any_upper_bound_returns_the_last_master() -> None:
     assert result.objective == np.inf and np.all(np.isfinite(result.x))
     nominal = solve_ccg(location_problem(BudgetSet(3, 0.0)))
     assert result.lower_bound == pytest.approx(nominal.objective)
+
+
+def test_second_certification_pass_shares_the_time_left() -> None:
+    """Blocks left unproven by the probe pass each get an equal share of the time left, the
+    smallest weighted gap first, so that the time one does not use passes to the next."""
+    block = location_problem(BudgetSet(3, 1.0)).blocks[0]
+    problem = location_problem(BudgetSet(3, 1.0))
+    problem = RobustProblem(problem.first_stage, [block, block, block])
+    calls: list[tuple[int, float, bool]] = []
+
+    class Stub:
+        def __init__(self, b: int, bounds: list[float], busy: bool) -> None:
+            self.b, self.bounds, self.busy = b, bounds, busy
+
+        def solve(self, x: np.ndarray, limit: float, gap: float, above: float) -> WorstCase:
+            probe = len(self.bounds) == 2
+            calls.append((self.b, limit, probe))
+            if self.busy and not probe:
+                time.sleep(limit)
+            return WorstCase(self.b, np.zeros(3), -10.0, self.bounds.pop(0), 0.0)
+
+    separation = _Separation(problem, CCGConfig(probe_s=0.05), None)
+    # block 0 is proven by its probe; block 1 (gap 50) would take all the time it gets,
+    # block 2 (gap 5) none
+    separation.mine = {0: Stub(0, [0.5, 0.5], False), 1: Stub(1, [50.0, 50.0], True),
+                       2: Stub(2, [5.0, 0.5], False)}
+    found = {b: WorstCase(b, np.zeros(3), v, np.inf, 0.0, exact=False)
+             for b, v in enumerate([-1.0, -2.0, -3.0])}
+    separation._certify(found, np.zeros(6), np.zeros(3), np.ones(3), 0.4)
+    assert [(b, p) for b, _, p in calls] == [(0, True), (1, True), (2, True),
+                                             (2, False), (1, False)]
+    assert all(limit == pytest.approx(0.05) for _, limit, probe in calls if probe)
+    assert calls[3][1] == pytest.approx(0.2, abs=0.05)
+    assert calls[4][1] == pytest.approx(0.4, abs=0.05)
+    assert found[2].bound == 0.5 and found[1].bound == 50.0
