@@ -340,8 +340,11 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
         every scenario at its worst case (``annual_cost`` = the robust objective unless
         ``single_worst_case``), plus ``objective`` (robust objective), ``bound`` (lower
         bound), ``gap``, ``termination``, ``nominal_annual_cost`` (the plan on the nominal
-        days), ``worst_load_kw``, ``worst_pv_pu``, ``worst_wind_pu``, ``worst_z`` and the
-        iteration history ``ccg_<field> (mode, iteration)``.
+        days), ``worst_load_kw``, ``worst_pv_pu``, ``worst_wind_pu``, ``worst_z``,
+        ``worst_case_cost`` and ``worst_case_bound`` (``mode, scenario``: the annual recourse
+        cost ``days * daily_cost`` at the worst case found, and its certified upper bound,
+        ``inf`` where only the ascent searched) and the iteration history
+        ``ccg_<field> (mode, iteration)``.
     """
     config = ccg_config(config)
     start = time.perf_counter()
@@ -374,6 +377,9 @@ def _assemble(ds: xr.Dataset, scenarios: xr.Dataset, worst: xr.Dataset, nominal:
         ds[q] = scenarios[q].sel(sel).transpose(*ds[q].dims)
         ds[f"worst_{q}"] = worst[q].sel(sel).transpose(*ds[q].dims).expand_dims(mode=[mode])
     ds["worst_z"] = worst["worst_z"].sel(sel).expand_dims(mode=[mode])
+    for name, field in (("worst_case_cost", "value"), ("worst_case_bound", "bound")):
+        ds[name] = (("mode", "scenario"), [[getattr(w, field) for w in result.worst_cases]])
+        ds[name].attrs["units"] = "currency/yr"
     history = result.history()
     ds = ds.assign(
         objective=("mode", [result.objective]), bound=("mode", [result.lower_bound]),

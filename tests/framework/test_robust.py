@@ -179,6 +179,15 @@ def test_robust_value_equals_brute_force(mode: str, gamma: int, single: bool) ->
     if not single:
         # the dispatch at the worst case of every scenario prices the robust objective
         assert float(robust["annual_cost"]) == pytest.approx(expected, rel=1e-7)
+    # per scenario: the worst cost, proven exactly, is that dispatch's annual cost
+    cost, bound = robust["worst_case_cost"].values, robust["worst_case_bound"].values
+    assert bound == pytest.approx(cost, rel=1e-7, abs=1e-9)
+    days = sys_.planning.days_per_year
+    assert cost == pytest.approx(days * robust["daily_cost"].sum("cost_term").values, rel=1e-7)
+    weights = np.ones(2) if single else robust["probability"].values
+    capex = float(robust["capex_annual"].sum())
+    aggregate = np.max(cost) if single else weights @ cost
+    assert capex + aggregate == pytest.approx(expected, rel=1e-7)
     # worst-case profiles are those of the reported z
     z = robust["worst_z"].values
     assert np.all(z.sum(axis=1) <= gamma)
