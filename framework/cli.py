@@ -58,6 +58,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     """``sesplan plan``: optimal capacities and dispatch for one or both modes."""
     from framework.report import comparison_table
     from framework.results import summary, write_result
+    from framework.robust.storage import ccg_report, ccg_summary
     from framework.solve.ef import plan_ef
     from scenarios_gen.scenarios import read_scenarios
 
@@ -74,9 +75,12 @@ def cmd_plan(args: argparse.Namespace) -> None:
     write_result(ds, args.output)
     log.info("wrote %s", args.output)
     if args.json:
-        _print_json(summary(ds))
+        _print_json({**summary(ds), **({"ccg": ccg_summary(ds)} if args.method == "ccg"
+                                       else {})})
     else:
         print(comparison_table(ds))
+        if args.method == "ccg":
+            print(ccg_report(ds))
 
 
 def _plan_ph(args: argparse.Namespace) -> None:

@@ -397,6 +397,48 @@ def _assemble(ds: xr.Dataset, scenarios: xr.Dataset, worst: xr.Dataset, nominal:
     return ds
 
 
+def ccg_summary(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Termination, bounds, gap and iterations per mode of a C&CG result (for ``--json``),
+    with the days that hold the certified gap: ``gap_by_day`` maps each scenario to its
+    share of ``sum_s pi_s (worst_case_bound - worst_case_cost)`` (largest first; empty when
+    that sum is 0, and ``inf`` shares where a day has no certified bound)."""
+    out = {}
+    for mode in ds["mode"].values:
+        r = ds.sel(mode=mode)
+        weights = 1.0 if int(ds.attrs.get("single_worst_case", 0)) else r["probability"]
+        held = {str(k): float(v) for k, v in (
+            weights * (r["worst_case_bound"] - r["worst_case_cost"])).to_series().items()}
+        total = sum(held.values())
+        if not np.isfinite(total):
+            shares = {k: np.inf if not np.isfinite(v) else 0.0 for k, v in held.items()}
+        else:
+            shares = {k: v / total for k, v in held.items()} if total > 0 else {}
+        shares = dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+        out[str(mode)] = {"termination": str(r["termination"].item()),
+                          "iterations": int(r["iterations"]),
+                          "objective": float(r["objective"]), "lower_bound": float(r["bound"]),
+                          "gap": float(r["gap"]), "solve_s": float(r["solve_s"]),
+                          "gap_by_day": shares}
+    return out
+
+
+def ccg_report(ds: xr.Dataset) -> str:
+    """One line per mode: termination, bounds and gap of a C&CG result, and the days that
+    hold at least 10 % of an open gap."""
+    lines = []
+    for mode, row in ccg_summary(ds).items():
+        line = (f"C&CG {mode}: {row['termination']} after {row['iterations']} iterations "
+                f"({row['solve_s']:.1f} s), robust objective {row['objective']:,.2f}, lower "
+                f"bound {row['lower_bound']:,.2f}, certified gap {row['gap']:.3%}")
+        days = [f"scenario {day} ({share:.0%})" if np.isfinite(share)
+                else f"scenario {day} (no bound)"
+                for day, share in row["gap_by_day"].items() if share >= 0.1]
+        if row["termination"] != "optimal" and days:
+            line += "; the gap is held by " + ", ".join(days)
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def plan_robust(system: System, scenarios: xr.Dataset,
                 modes: Sequence[str] = ("individual", "shared"), **kwargs: Any) -> xr.Dataset:
     """:func:`plan_ccg` for each mode, side by side (see :func:`framework.results.combine_modes`)."""

@@ -29,6 +29,8 @@ from framework.model import ScenarioData, define_dispatch, define_first_stage, s
 from framework.robust import CCGConfig, Termination
 from framework.robust.storage import (
     ccg_config,
+    ccg_report,
+    ccg_summary,
     deviations,
     plan_ccg,
     robust_cost,
@@ -252,16 +254,33 @@ def test_cli_plan_ccg(tmp_path: Path, capsys: Any) -> None:
     expected, _ = brute_force(system(), "shared", 2)
     assert summary["method"] == "ccg"
     assert summary["modes"]["shared"]["annual_cost"] == pytest.approx(expected, rel=1e-6)
+    ccg = summary["ccg"]["shared"]
+    assert ccg["termination"] == "optimal" and ccg["gap"] <= 1e-3
+    assert ccg["objective"] == pytest.approx(expected, rel=1e-6)
+    assert ccg["lower_bound"] <= ccg["objective"]
     with xr.open_dataset(out) as ds:
         assert "ccg_upper_bound" in ds and float(ds.attrs["gamma"]) == 2.0
+        # a gap of 30 on the first day and 10 on the second (weighted): 75 % and 25 %
+        held = ds.load()
+    prob = held["probability"].values
+    held["worst_case_bound"] = held["worst_case_cost"] + np.array([30.0, 10.0]) / prob
+    held["termination"] = ("mode", ["time_limit"])
+    shares = ccg_summary(held)["shared"]["gap_by_day"]
+    days = [str(k) for k in held["scenario"].values]
+    assert shares == pytest.approx({days[0]: 0.75, days[1]: 0.25})
+    assert ccg_report(held).endswith(f"the gap is held by scenario {days[0]} (75%), scenario {days[1]} (25%)")
     # one iteration: the nominal master, whose worst cases end the round without a bound
     code = main(["plan", str(tmp_path / "system.toml"), "--scenarios", str(scen), "--method",
                  "ccg", "--gamma", "2", "--mode", "shared", "-o", str(out), "--max-iterations",
                  "1", "--rel-gap", "0.5"])
     assert code == 0
+    printed = capsys.readouterr().out
+    assert "C&CG shared: iteration_limit after 1 iterations" in printed
+    assert f"the gap is held by scenario {days[0]} (no bound), scenario {days[1]} (no bound)" in printed
     with xr.open_dataset(out) as ds:
         assert str(ds["termination"].item()) == "iteration_limit"
         assert ds.sizes["iteration"] == 1
+        assert np.all(np.isinf(ds["worst_case_bound"].values))
 
 
 MPI_SCRIPT = """
