@@ -16,6 +16,7 @@ result; only rank 0 logs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -96,8 +97,9 @@ class _Separation:
             if self.comm is not None:
                 violated = self.comm.allreduce(violated, op=_lor())
         if not self.heuristic_first:
-            found = {b: w if w.exact else self.mine[b].solve(x, time_limit_s, gaps[b])
-                     for b, w in found.items()}
+            found = {b: w if w.exact else dataclasses.replace(
+                self.mine[b].solve(x, time_limit_s, gaps[b]), others=w.others)
+                for b, w in found.items()}
         elif not violated:
             self._certify(found, x, stop, gaps, time_limit_s)
         if self.comm is None:
@@ -142,7 +144,9 @@ class _Separation:
                     limit = self.probe_s if probe else None
                 else:
                     limit = min(self.probe_s, left) if probe else left / (len(todo) - n)
-                found[b] = self.mine[b].solve(x, limit, gaps[b], thresholds[b])
+                found[b] = dataclasses.replace(
+                    self.mine[b].solve(x, limit, gaps[b], thresholds[b]),
+                    others=found[b].others)
                 if found[b].value > thresholds[b]:
                     return
 
@@ -262,9 +266,10 @@ def _iterate(problem: RobustProblem, config: CCGConfig, master: Master,
             upper, best_x, best_cases = value, sol.x.copy(), cases
         cuts = 0
         for w in cases:
-            if w.value > thresholds[w.block] and not master.has_cut(w.block, w.u):
-                master.add_cut(w.block, w.u)
-                cuts += 1
+            for u, v in ((w.u, w.value), *w.others):
+                if v > thresholds[w.block] and not master.has_cut(w.block, u):
+                    master.add_cut(w.block, u)
+                    cuts += 1
         gap = relative_gap(lower, upper)
         records.append(IterationRecord(k, sol.bound, lower, upper, gap, cuts,
                                        sum(w.exact for w in cases), master_s, separation_s))

@@ -44,6 +44,9 @@ class WorstCase:
     exact : bool
         Whether ``bound`` bounds the true maximum; ``False`` for a worst case the ascent
         heuristic found above the master's estimate (then ``bound = inf``).
+    others : tuple of (ndarray, float)
+        Other local maxima the ascent found, with their values ``Q_b(x, u)`` (each becomes
+        a cut too if it cuts off the master's solution).
     """
 
     block: int
@@ -53,6 +56,7 @@ class WorstCase:
     solve_s: float
     widenings: int = 0
     exact: bool = True
+    others: tuple[tuple[np.ndarray, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -146,14 +146,18 @@ class Ascent:
                     return trial
         return None
 
-    def run(self, x: np.ndarray, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
-        """The best local maximum ``(s, Q(x, u(s)))`` found from the starts."""
+    def run(self, x: np.ndarray, starts: list[np.ndarray]
+            ) -> tuple[np.ndarray, float, list[tuple[np.ndarray, float]]]:
+        """The best local maximum ``(s, Q(x, u(s)))`` found from the starts, and the other
+        distinct local maxima ``[(s, Q), ...]`` (best first)."""
         self.used = 0
         best_s, best, best_gain = starts[0], -np.inf, None
+        maxima: list[tuple[np.ndarray, float]] = []
         for start in starts:
             s, value, gain = self._climb(x, start)
             if gain is None:
-                return s, value
+                return s, value, []
+            maxima.append((s, value))
             if value > best:
                 best_s, best, best_gain = s, value, gain
         while best_gain is not None and self.used < self.evaluations:
@@ -162,8 +166,12 @@ class Ascent:
                 break
             best_s, best, best_gain = self._climb(x, trial)
             if best_gain is None:
-                break
-        return best_s, best
+                return best_s, best, []
+        others: list[tuple[np.ndarray, float]] = []
+        for s, value in sorted(maxima, key=lambda m: -m[1]):
+            if not any(np.array_equal(s, t) for t, _ in [(best_s, best), *others]):
+                others.append((s, value))
+        return best_s, best, others
 
 
 class VertexSeparator:
@@ -313,12 +321,13 @@ class MilpSeparator:
         starts = [np.zeros(self.n_sel)] + self.found[-self.config.ascent_starts:]
         if self.high is not None:
             starts.append(self.ascent.best_response(self.high))
-        s, value = self.ascent.run(x, starts)
+        s, value, others = self.ascent.run(x, starts)
         self.start = (x.copy(), s, value)
         self._remember(s)
         exact = self.n_sel == 0
         return WorstCase(self.index, self.exp.point(s), value, value if exact else float("inf"),
-                         time.perf_counter() - start, exact=exact)
+                         time.perf_counter() - start, exact=exact,
+                         others=tuple((self.exp.point(t), v) for t, v in others))
 
     def _improving(self, event: Any) -> None:
         """Keep an incumbent above the stop value (the interrupt below then ends the MILP)."""

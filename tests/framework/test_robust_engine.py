@@ -36,7 +36,7 @@ from framework.robust import (
 )
 from framework.robust.loop import _Separation, robust_value
 from framework.robust.results import WorstCase
-from framework.robust.separation import make_separator
+from framework.robust.separation import Ascent, RecourseLP, make_separator
 from framework.solve.highs import solve_highs
 
 FIXED = [400, 414, 326]
@@ -306,3 +306,24 @@ def test_second_certification_pass_shares_the_time_left() -> None:
     assert calls[3][1] == pytest.approx(0.2, abs=0.05)
     assert calls[4][1] == pytest.approx(0.4, abs=0.05)
     assert found[2].bound == 0.5 and found[1].bound == 50.0
+
+
+def test_ascent_returns_its_other_local_maxima() -> None:
+    """``Q(u) = max(2 u1, 1.5 u2, u3, 0)`` over ``u1 + u2 + u3 <= 1``: from ``e2`` and ``e3``
+    the gradient steps stop at once (local maxima 1.5 and 1); an exchange then reaches
+    ``e1`` (2). Both other maxima come back, best first, as cuts for the master."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, 1))
+    m.u = pyo.Var(range(3))
+    m.y = pyo.Var()
+    m.pieces = pyo.Constraint(range(4), rule=lambda m, k: m.y >= (
+        [2 * m.u[0], 1.5 * m.u[1], m.u[2], m.x][k]))
+    m.cost = pyo.Objective(expr=m.y)
+    _, recourse = compile_pyomo(m, [m.x], [m.u])
+    expansion = BudgetSet(3, 1.0).expansion()
+    ascent = Ascent(expansion, RecourseLP(recourse))
+    e = np.eye(3)
+    best, value, others = ascent.run(np.zeros(1), [e[1], e[2]])
+    assert best == pytest.approx(e[0]) and value == pytest.approx(2.0)
+    assert [(list(s), v) for s, v in others] == [([0, 1, 0], pytest.approx(1.5)),
+                                                 ([0, 0, 1], pytest.approx(1.0))]
