@@ -313,23 +313,29 @@ def nucleolus(game: Game, players: Sequence[str] | None = None,
         excess = member[free] @ z[:n] - c[masks[free]]
         tight = [k for k, e in enumerate(excess) if e >= t - tol]
         new = [k for k in tight if abs(dual[len(fixed_rows) + k]) > tol]
+        # the optimal face t <= t_k, with HiGHS's feasibility tolerance: fixed exactly at
+        # t_k it can be infeasible in floating point (weights 0, 1, 4, 2e-13 of sqrt games)
         face_hi = col_hi.copy()
-        face_lo = col_lo.copy()
-        face_lo[n] = face_hi[n] = t
+        face_hi[n] = t + tol
         for k in tight:
             if k in new:
                 continue
             cost = np.r_[member[free[k]], 0.0]
-            zk, _ = _solve_lp(cost, rows, lo, hi, face_lo, face_hi)
+            zk, _ = _solve_lp(cost, rows, lo, hi, col_lo, face_hi)
             if member[free[k]] @ zk[:n] - c[masks[free[k]]] >= t - tol:
                 new.append(k)
         if not new:  # numerical safety: the theory guarantees one coalition tight everywhere
             new = tight
+        # only rows that raise the rank: a dependent one is implied by the others, and its
+        # right-hand side, equal in exact arithmetic, would make the next stage infeasible
+        # in floating point
+        rank = np.linalg.matrix_rank(np.array(fixed_rows), tol=1e-9)
         for k in new:
-            fixed_rows.append(member[free[k]])
-            fixed_rhs.append(c[masks[free[k]]] + t)
+            if np.linalg.matrix_rank(np.vstack([*fixed_rows, member[free[k]]]), tol=1e-9) > rank:
+                fixed_rows.append(member[free[k]])
+                fixed_rhs.append(c[masks[free[k]]] + t)
+                rank += 1
         basis = np.array(fixed_rows)
-        rank = np.linalg.matrix_rank(basis, tol=1e-9)
         free = [f for f in free if np.linalg.matrix_rank(np.vstack([basis, member[f]]),
                                                          tol=1e-9) > rank]
     x, *_ = np.linalg.lstsq(np.array(fixed_rows), np.array(fixed_rhs), rcond=None)
