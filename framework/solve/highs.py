@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import highspy
 import numpy as np
@@ -58,16 +59,15 @@ def _bounds(values: list[float | None], default: float) -> np.ndarray:
     return np.array([default if v is None else v for v in values], dtype=float)
 
 
-def to_highs_lp(model: pyo.Block) -> tuple[highspy.HighsLp, list, float]:
-    """The model as a ``HighsLp``, its column variables, and the objective's constant."""
-    form = LinearStandardFormCompiler().write(model, mixed_form=True,
-                                              set_sense=pyo.minimize)
+def standard_form_lp(form: Any, cost: np.ndarray) -> highspy.HighsLp:
+    """A ``HighsLp`` of a compiled ``LinearStandardFormCompiler`` form (mixed form) with the
+    column costs ``cost``; integer and binary columns keep their integrality."""
     a = form.A.tocsc()
     sense = np.array([row.bound_type for row in form.rows], dtype=int)
     rhs = np.asarray(form.rhs, dtype=float)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
-    lp.col_cost_ = np.asarray(form.c.todense(), dtype=float).ravel()
+    lp.col_cost_ = np.asarray(cost, dtype=float)
     lp.col_lower_ = _bounds([v.lb for v in form.columns], -INF)
     lp.col_upper_ = _bounds([v.ub for v in form.columns], INF)
     lp.row_lower_ = np.where(sense == 1, -INF, rhs)
@@ -79,7 +79,15 @@ def to_highs_lp(model: pyo.Block) -> tuple[highspy.HighsLp, list, float]:
     if any(v.is_integer() or v.is_binary() for v in form.columns):
         lp.integrality_ = [highspy.HighsVarType.kInteger if v.is_integer() or v.is_binary()
                            else highspy.HighsVarType.kContinuous for v in form.columns]
-    return lp, form.columns, float(form.c_offset[0])
+    return lp
+
+
+def to_highs_lp(model: pyo.Block) -> tuple[highspy.HighsLp, list, float]:
+    """The model as a ``HighsLp``, its column variables, and the objective's constant."""
+    form = LinearStandardFormCompiler().write(model, mixed_form=True,
+                                              set_sense=pyo.minimize)
+    cost = np.asarray(form.c.todense(), dtype=float).ravel()
+    return standard_form_lp(form, cost), form.columns, float(form.c_offset[0])
 
 
 def solve_highs(model: pyo.Block, time_limit_s: float | None = None,

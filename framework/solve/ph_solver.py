@@ -36,6 +36,8 @@ from pyomo.repn import generate_standard_repn
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from pyomo.solvers.plugins.solvers.persistent_solver import PersistentSolver
 
+from framework.solve.highs import standard_form_lp
+
 NAME = "sesplan_highs"
 NAME_NONANTS = "sesplan_highs_nonants"
 """The same plugin loading only the first-stage (nonanticipative) values and the variables
@@ -133,24 +135,8 @@ class PersistentHighs(PersistentSolver):
             objective.activate()
             for v in fixed:
                 v.fix()
-        a = form.A.tocsc()
-        sense = np.array([row.bound_type for row in form.rows], dtype=int)
-        rhs = np.asarray(form.rhs, dtype=float)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
-        lp.col_cost_ = np.zeros(a.shape[1])
-        lp.col_lower_ = np.array([_bound(v.lb, -INF) for v in form.columns])
-        lp.col_upper_ = np.array([_bound(v.ub, INF) for v in form.columns])
-        lp.row_lower_ = np.where(sense == 1, -INF, rhs)
-        lp.row_upper_ = np.where(sense == -1, INF, rhs)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a.indptr
-        lp.a_matrix_.index_ = a.indices
-        lp.a_matrix_.value_ = a.data
+        lp = standard_form_lp(form, np.zeros(len(form.columns)))
         self._mip = any(v.is_integer() or v.is_binary() for v in form.columns)
-        if self._mip:
-            lp.integrality_ = [highspy.HighsVarType.kInteger if v.is_integer() or v.is_binary()
-                               else highspy.HighsVarType.kContinuous for v in form.columns]
         self._highs = highspy.Highs()
         self._highs.setOptionValue("output_flag", False)
         self._highs.passModel(lp)
