@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-import highspy
 import numpy as np
 
 from framework.errors import InputError
+from framework.solve import lp
 
 log = logging.getLogger(__name__)
 
@@ -181,25 +181,10 @@ def _solve_lp(cost: np.ndarray, rows: np.ndarray, row_lo: np.ndarray, row_hi: np
               col_lo: np.ndarray, col_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``min cost @ z`` s.t. ``row_lo <= rows @ z <= row_hi``, ``col_lo <= z <= col_hi``
     (HiGHS); returns the solution and the row duals."""
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = rows.shape[1], rows.shape[0]
-    lp.col_cost_ = cost.astype(float)
-    lp.col_lower_ = np.nan_to_num(col_lo, neginf=-inf, posinf=inf)
-    lp.col_upper_ = np.nan_to_num(col_hi, neginf=-inf, posinf=inf)
-    lp.row_lower_ = np.nan_to_num(row_lo, neginf=-inf, posinf=inf)
-    lp.row_upper_ = np.nan_to_num(row_hi, neginf=-inf, posinf=inf)
-    nz = [np.flatnonzero(rows[:, j]) for j in range(rows.shape[1])]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum([len(r) for r in nz])]).astype(np.int32)
-    lp.a_matrix_.index_ = np.concatenate(nz).astype(np.int32)
-    lp.a_matrix_.value_ = np.concatenate([rows[r, j] for j, r in enumerate(nz)])
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.passModel(lp)
-    h.run()
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
+    h = lp.new_highs()
+    lp.pass_model(h, cost, col_lo, col_hi, rows, row_lo, row_hi)
+    status = lp.run(h)
+    if status != lp.Status.kOptimal:
         raise RuntimeError(f"allocation LP ended with '{h.modelStatusToString(status)}'")
     sol = h.getSolution()
     return np.array(sol.col_value), np.array(sol.row_dual)

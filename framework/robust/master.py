@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from framework.robust import lp
 from framework.robust.problem import RobustProblem
+from framework.solve import lp
 from framework.solve.highs import SolveError
 
 

@@ -36,11 +36,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from framework.errors import InputError
-from framework.robust import lp
 from framework.robust.config import CCGConfig
 from framework.robust.problem import Recourse, RobustBlock
 from framework.robust.results import WorstCase
 from framework.robust.sets import BinaryExpansion
+from framework.solve import lp
 from framework.solve.highs import SolveError
 
 log = logging.getLogger(__name__)

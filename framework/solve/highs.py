@@ -16,6 +16,8 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from framework.solve import lp
+
 INF = highspy.kHighsInf
 USABLE = {highspy.HighsModelStatus.kOptimal: "optimal",
           highspy.HighsModelStatus.kTimeLimit: "maxTimeLimit",
@@ -62,24 +64,12 @@ def _bounds(values: list[float | None], default: float) -> np.ndarray:
 def standard_form_lp(form: Any, cost: np.ndarray) -> highspy.HighsLp:
     """A ``HighsLp`` of a compiled ``LinearStandardFormCompiler`` form (mixed form) with the
     column costs ``cost``; integer and binary columns keep their integrality."""
-    a = form.A.tocsc()
     sense = np.array([row.bound_type for row in form.rows], dtype=int)
     rhs = np.asarray(form.rhs, dtype=float)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
-    lp.col_cost_ = np.asarray(cost, dtype=float)
-    lp.col_lower_ = _bounds([v.lb for v in form.columns], -INF)
-    lp.col_upper_ = _bounds([v.ub for v in form.columns], INF)
-    lp.row_lower_ = np.where(sense == 1, -INF, rhs)
-    lp.row_upper_ = np.where(sense == -1, INF, rhs)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr
-    lp.a_matrix_.index_ = a.indices
-    lp.a_matrix_.value_ = a.data
-    if any(v.is_integer() or v.is_binary() for v in form.columns):
-        lp.integrality_ = [highspy.HighsVarType.kInteger if v.is_integer() or v.is_binary()
-                           else highspy.HighsVarType.kContinuous for v in form.columns]
-    return lp
+    return lp.array_lp(cost, _bounds([v.lb for v in form.columns], -INF),
+                       _bounds([v.ub for v in form.columns], INF), form.A,
+                       np.where(sense == 1, -INF, rhs), np.where(sense == -1, INF, rhs),
+                       integer=[v.is_integer() or v.is_binary() for v in form.columns])
 
 
 def to_highs_lp(model: pyo.Block) -> tuple[highspy.HighsLp, list, float]:

@@ -1,4 +1,5 @@
-"""Small helpers to build and run HiGHS models from arrays (for master and separation)."""
+"""Small helpers to build and run HiGHS models from arrays (C&CG master and separation,
+allocation LPs, compiled Pyomo forms)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ def new_highs(threads: int | None = None) -> highspy.Highs:
     return h
 
 
-def pass_model(h: highspy.Highs, cost: np.ndarray, col_lower: np.ndarray,
-               col_upper: np.ndarray, matrix: sp.sparray, row_lower: np.ndarray,
-               row_upper: np.ndarray, integer: np.ndarray | None = None,
-               maximize: bool = False) -> None:
-    """Load ``min/max cost'v s.t. row_lower <= matrix v <= row_upper, col bounds`` into ``h``."""
+def array_lp(cost: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray,
+             matrix: sp.sparray | np.ndarray, row_lower: np.ndarray, row_upper: np.ndarray,
+             integer: np.ndarray | None = None, maximize: bool = False) -> highspy.HighsLp:
+    """``min/max cost'v s.t. row_lower <= matrix v <= row_upper, col bounds`` as a
+    ``HighsLp`` (infinite bounds become HiGHS's infinity; ``integer`` marks integer columns)."""
     csc = sp.csc_array(matrix)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = csc.shape[1], csc.shape[0]
@@ -46,7 +47,16 @@ def pass_model(h: highspy.Highs, cost: np.ndarray, col_lower: np.ndarray,
     if integer is not None and np.any(integer):
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else
                            highspy.HighsVarType.kContinuous for i in integer]
-    h.passModel(lp)
+    return lp
+
+
+def pass_model(h: highspy.Highs, cost: np.ndarray, col_lower: np.ndarray,
+               col_upper: np.ndarray, matrix: sp.sparray | np.ndarray, row_lower: np.ndarray,
+               row_upper: np.ndarray, integer: np.ndarray | None = None,
+               maximize: bool = False) -> None:
+    """Load ``min/max cost'v s.t. row_lower <= matrix v <= row_upper, col bounds`` into ``h``."""
+    h.passModel(array_lp(cost, col_lower, col_upper, matrix, row_lower, row_upper,
+                         integer, maximize))
 
 
 def run(h: highspy.Highs, time_limit_s: float | None = None,
