@@ -184,7 +184,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
                       config=CCGConfig(time_limit_s=120))
     write_result(robust, out / "robust.nc")
     worst = robust_cost(system, scenarios, "shared",
-                        plan_capacity(result, "shared", system.names), gamma=args.gamma)
+                        plan_capacity(result, "shared", system.names), gamma=args.gamma).bound
     print(f"\n3. a robust shared station (C&CG): every day may deviate to its cluster's "
           f"90 % load and 10 % renewable quantiles in {args.gamma:g} hours per microgrid "
           f"-> {out / 'robust.nc'}\n")

@@ -28,3 +28,19 @@ def test_separations_bound_the_worst_case_of_every_block() -> None:
     # one deviating hour per microgrid costs more than the nominal day
     nominal = ef["daily_cost"].sum("cost_term").values * system.planning.days_per_year
     assert all(r["value"] > n for r, n in zip(rows, nominal))
+
+
+def test_price_of_robustness_compares_at_the_worst_cases_found() -> None:
+    bench = load_study_script("benchmarks", "ccg.py")
+    system = default_system()
+    scenarios = scenarios_for(system, n_clusters=2)
+    (row,) = bench.price_of_robustness(system, scenarios, [0.0], 60.0, None)
+    ef = solve_ef(system, scenarios, "shared").sel(mode="shared")
+    # Gamma = 0 is the stochastic plan: four equal values and a certified comparison
+    for key in ("robust_found", "robust_objective", "stochastic_found", "stochastic_worst_case"):
+        assert row[key] == pytest.approx(float(ef["objective"]), rel=1e-7)
+    assert row["robust_cheaper"] == "certified"
+    crafted = {"robust_found": 100.0, "robust_objective": 110.0, "stochastic_found": 105.0}
+    assert bench.robust_cheaper(crafted) == "found"
+    assert bench.robust_cheaper({**crafted, "stochastic_found": 110.0}) == "certified"
+    assert bench.robust_cheaper({**crafted, "stochastic_found": 99.0}) == "no"
