@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xarray as xr
 
+from framework.errors import InputError
 from framework.results import summary
 
 ROWS = (
@@ -42,7 +43,7 @@ def comparison_table(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
-def robustness_table(plan: xr.Dataset, robust: xr.Dataset, plan_worst_case: float) -> str:
+def robustness_table(plan: xr.Dataset, robust: xr.Dataset) -> str:
     """A markdown table of the stochastic plan and the robust plan (C&CG) of one mode.
 
     Parameters
@@ -50,15 +51,17 @@ def robustness_table(plan: xr.Dataset, robust: xr.Dataset, plan_worst_case: floa
     plan : xr.Dataset
         A result of the extensive form holding the robust plan's mode.
     robust : xr.Dataset
-        Of :func:`framework.robust.storage.plan_ccg` (one mode).
-    plan_worst_case : float
-        The stochastic plan's cost at the worst cases of the same budget
-        (:func:`framework.robust.storage.robust_cost`).
+        Of :func:`framework.robust.storage.plan_ccg` (one mode) with
+        ``compare_stochastic``: ``stochastic_worst_case_bound`` is the stochastic plan's
+        cost at the worst cases of the same budget.
     """
     mode = str(robust["mode"].values[0])
     r, p = robust.sel(mode=mode), plan.sel(mode=mode)
     nominal = (float(p["annual_cost"]), float(r["nominal_annual_cost"]))
-    worst = (plan_worst_case, float(r["objective"]))
+    if "stochastic_worst_case_bound" not in r:
+        raise InputError("robustness table: the C&CG result lacks the stochastic plan's worst "
+                         "case (plan_ccg with compare_stochastic=True)")
+    worst = (float(r["stochastic_worst_case_bound"]), float(r["objective"]))
     rows = [("storage energy (kWh)", "{:,.1f}", [float(d["cap_energy_kwh"].sum()) for d in (p, r)]),
             ("storage power (kW)", "{:,.1f}", [float(d["cap_power_kw"].sum()) for d in (p, r)]),
             ("annual cost, representative days", "{:,.0f}", nominal),

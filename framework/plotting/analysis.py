@@ -6,7 +6,8 @@ Cross-case figures take the study summary as a dataset with dimension ``row`` (o
 case and mode, as in ``summary.csv``; see ``docs/studies.md``): they read the columns
 ``status``, ``task``, ``method``, ``mode``, ``clusters``, ``cluster_method``, ``all_days``,
 ``sample_days``, ``option_gamma``, ``annual_cost``, ``oos_annual_cost``,
-``nominal_annual_cost``, ``energy_kwh``, ``power_kw``.
+``nominal_annual_cost``, ``stochastic_worst_case_cost``, ``stochastic_worst_case_bound``,
+``energy_kwh``, ``power_kw``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
@@ -126,6 +128,17 @@ def plot_objective_vs_k(summary: xr.Dataset, mode: str | None = None,
     return fig
 
 
+def _bound_bars(ax: Axes, g: np.ndarray, found: np.ndarray, upper: np.ndarray, top: float,
+                color: str) -> None:
+    """Bars from the costs at the worst cases found up to their certified bounds (to the top
+    of the axes where no bound is known), where the two differ."""
+    open_ = np.isfinite(found) & (upper > found * (1 + 1e-6))
+    ends = np.where(np.isfinite(upper), upper, top)
+    ax.vlines(g[open_], found[open_], ends[open_], color=color, lw=1.2)
+    ax.scatter(g[open_ & np.isfinite(upper)], upper[open_ & np.isfinite(upper)], marker="_",
+               s=60, color=color)
+
+
 def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Figure:
     """Cost and capacity of robust plans against the budget of uncertainty ``Gamma``.
 
@@ -133,8 +146,10 @@ def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Fi
     objective when C&CG converged), with a bar up to its certified upper bound
     (``objective``) where a limit stopped C&CG short of it, the plan's cost on the nominal
     days (``nominal_annual_cost``) and out of sample (``oos_annual_cost``), with the
-    stochastic plan (rows of method ``ef``) as horizontal lines; right: the energy
-    capacity.
+    stochastic plan (rows of method ``ef``) as horizontal lines, and where the rows have it
+    (``plan_ccg(compare_stochastic=True)``) the stochastic plan's cost at its own worst
+    cases of each budget (``stochastic_worst_case_cost``, a bar up to
+    ``stochastic_worst_case_bound``); right: the energy capacity.
 
     Parameters
     ----------
@@ -163,13 +178,16 @@ def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Fi
             for value in _column(stochastic, name)[:1]:
                 if np.isfinite(value):
                     cost.axhline(value, color=PALETTE[j], ls=":", lw=0.8)
-        upper = _column(robust, "objective")[order]
-        found = _column(robust, "annual_cost")[order]
-        open_ = np.isfinite(found) & (upper > found * (1 + 1e-6))
-        top = np.where(np.isfinite(upper), upper, cost.get_ylim()[1])
-        cost.vlines(g[open_], found[open_], top[open_], color=PALETTE[0], lw=1.2)
-        cost.scatter(g[open_ & np.isfinite(upper)], upper[open_ & np.isfinite(upper)],
-                     marker="_", s=60, color=PALETTE[0])
+        compared = _column(robust, "stochastic_worst_case_cost")[order]
+        if np.isfinite(compared).any():
+            cost.plot(g, compared, ls=(0, (1, 1)), marker="x", color=PALETTE[3],
+                      label="stochastic plan at its worst cases (bar: up to its bound)")
+        top = cost.get_ylim()[1]
+        for found, upper, color in (("annual_cost", "objective", PALETTE[0]),
+                                    ("stochastic_worst_case_cost",
+                                     "stochastic_worst_case_bound", PALETTE[3])):
+            _bound_bars(cost, g, _column(robust, found)[order], _column(robust, upper)[order],
+                        top, color)
         cap.plot(g, _column(robust, "energy_kwh")[order], marker="D",
                  color=MODE_COLORS.get(mode, PALETTE[0]), label="energy capacity, robust")
         for value in _column(stochastic, "energy_kwh")[:1]:

@@ -31,6 +31,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from framework.errors import InputError
+from framework.evaluate import plan_capacity
 from framework.model import (
     ScenarioData,
     build_scenario_model,
@@ -311,7 +312,7 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
              quantile: float = 0.9, single_worst_case: bool = False,
              microgrids: Sequence[str] | None = None,
              config: CCGConfig | Mapping[str, Any] | None = None,
-             comm: Any = None) -> xr.Dataset:
+             comm: Any = None, compare_stochastic: bool = False) -> xr.Dataset:
     """Robust capacities of one mode by C&CG, as a result in the common schema.
 
     Parameters
@@ -332,6 +333,11 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
     comm : mpi4py communicator, optional
         Worst cases of the scenarios over MPI ranks (default ``COMM_WORLD`` under
         ``mpiexec``); every rank returns the result.
+    compare_stochastic : bool
+        Also the stochastic plan (extensive form, same scenarios) at its own worst cases of
+        the same set (:func:`robust_cost` with ``config``'s separation gap and time limit):
+        ``stochastic_worst_case_cost`` and ``stochastic_worst_case_bound`` (``mode``), the
+        price-of-robustness comparison.
 
     Returns
     -------
@@ -343,8 +349,9 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
         days), ``worst_load_kw``, ``worst_pv_pu``, ``worst_wind_pu``, ``worst_z``,
         ``worst_case_cost`` and ``worst_case_bound`` (``mode, scenario``: the annual recourse
         cost ``days * daily_cost`` at the worst case found, and its certified upper bound,
-        ``inf`` where only the ascent searched) and the iteration history
-        ``ccg_<field> (mode, iteration)``.
+        ``inf`` where only the ascent searched), the iteration history
+        ``ccg_<field> (mode, iteration)``, and with ``compare_stochastic`` the two
+        variables above.
     """
     config = ccg_config(config)
     start = time.perf_counter()
@@ -362,10 +369,20 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
     ds = solve_ef(system, worst.drop_vars("worst_z"), mode, microgrids=names,
                   fixed_capacity=capacity)
     nominal = solve_ef(system, scenarios, mode, microgrids=names, fixed_capacity=capacity)
-    return _assemble(ds, scenarios, worst, nominal, result, mode, build_s,
-                     time.perf_counter() - start, system,
-                     {"gamma": float(gamma), "quantile": float(quantile),
-                      "single_worst_case": int(single_worst_case)})
+    if compare_stochastic:
+        stochastic = plan_capacity(solve_ef(system, scenarios, mode, microgrids=names), mode,
+                                   names)
+        compared = _robust_cost(problem, layout.vector(stochastic, system), config)
+    ds = _assemble(ds, scenarios, worst, nominal, result, mode, build_s,
+                   time.perf_counter() - start, system,
+                   {"gamma": float(gamma), "quantile": float(quantile),
+                    "single_worst_case": int(single_worst_case)})
+    if compare_stochastic:
+        for name, value in (("stochastic_worst_case_cost", compared.found),
+                            ("stochastic_worst_case_bound", compared.bound)):
+            ds[name] = ("mode", [value])
+            ds[name].attrs["units"] = "currency/yr"
+    return ds
 
 
 def _assemble(ds: xr.Dataset, scenarios: xr.Dataset, worst: xr.Dataset, nominal: xr.Dataset,
@@ -465,6 +482,9 @@ def robust_cost(system: System, scenarios: xr.Dataset, mode: str,
     problem, layout = storage_problem(system, scenarios, mode, gamma, quantile=quantile,
                                       single_worst_case=single_worst_case,
                                       microgrids=microgrids)
-    x = layout.vector(capacity, system)
+    return _robust_cost(problem, layout.vector(capacity, system), config)
+
+
+def _robust_cost(problem: RobustProblem, x: np.ndarray, config: CCGConfig | None) -> RobustCost:
     bound, cases = worst_case(problem, x, config)
     return RobustCost(robust_value(problem, x, [w.value for w in cases]), bound)

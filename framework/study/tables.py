@@ -27,7 +27,9 @@ LABELS = {"annual_cost": "annual cost", "energy_kwh": "E (kWh)", "power_kw": "P 
           "self_sufficiency": "self-sufficiency", "saving_of_sharing_per_yr": "saving of sharing",
           "oos_annual_cost": "out-of-sample cost", "vss": "VSS", "evpi": "EVPI",
           "mmw_ci_high": "MMW gap CI high", "lease_energy_price": "lease per kWh-yr",
-          "lease_power_price": "lease per kW-yr"}
+          "lease_power_price": "lease per kW-yr",
+          "stochastic_worst_case_cost": "stochastic worst",
+          "stochastic_worst_case_bound": "stochastic bound"}
 HEADLINE = (
     ("annual cost (currency/yr)", "annual_cost", "{:,.0f}"),
     ("  capex (annualised)", "capex", "{:,.0f}"),

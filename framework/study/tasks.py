@@ -39,6 +39,7 @@ COST_COLUMNS = ("energy", "renewables", "curtailment", "degradation", "fees", "s
 KPI_COLUMNS = ("self_sufficiency", "curtailment_share", "peak_import_kw", "co2_t_per_yr",
                "shed_kwh_per_yr")
 PER_MODE = ("termination", "objective", "bound", "gap", "iterations", "nominal_annual_cost",
+            "stochastic_worst_case_cost", "stochastic_worst_case_bound",
             "solve_s", "oos_annual_cost", "oos_annual_cost_std", "oos_shed_kwh_per_yr",
             "oos_shed_day_share", "oos_self_sufficiency", "rp_cost", "ev_cost", "eev_cost",
             "ws_cost", "vss", "evpi", "mmw_gap", "mmw_gap_std", "mmw_ci_high")

@@ -212,7 +212,8 @@ def test_modular_first_stage_equals_brute_force() -> None:
 def test_price_of_robustness() -> None:
     sys_ = system()
     ef = solve_ef(sys_, scenarios(), "shared")
-    robust = plan_ccg(sys_, scenarios(), "shared", gamma=2, config=EXACT)
+    robust = plan_ccg(sys_, scenarios(), "shared", gamma=2, config=EXACT,
+                      compare_stochastic=True)
     ef_value, robust_value = float(ef["objective"].item()), float(robust["objective"].item())
     stochastic = robust_cost(sys_, scenarios(), "shared", capacity(ef, "shared"), gamma=2)
     robust_worst = robust_cost(sys_, scenarios(), "shared", capacity(robust, "shared"), gamma=2)
@@ -221,6 +222,11 @@ def test_price_of_robustness() -> None:
         assert cost.found == pytest.approx(cost.bound, rel=1e-7)
     assert robust_worst.bound == pytest.approx(robust_value, rel=1e-7)
     assert robust_worst.bound < stochastic.found - 1e-6
+    # the same comparison inside plan_ccg, with its separations' gap of 1e-4
+    found = float(robust["stochastic_worst_case_cost"].item())
+    bound = float(robust["stochastic_worst_case_bound"].item())
+    assert found == pytest.approx(stochastic.found, rel=1e-4)
+    assert found - 1e-6 <= bound <= found * (1 + 1e-4) + 1e-6
     nominal = float(robust["nominal_annual_cost"].item())
     assert nominal > ef_value + 1e-6
     assert float(robust["cap_energy_kwh"].sum()) > float(ef["cap_energy_kwh"].sum())

@@ -16,7 +16,7 @@ from framework.cli import main
 from framework.errors import InputError
 from framework.solve.ef import plan_ef
 from framework.study import load_study, planner_for, run_study, runner
-from framework.study.tasks import PLANNERS
+from framework.study.tasks import PLANNERS, check_case
 from scenarios_gen.sources import load_days
 
 DAYS = "scenario,step,load_a,load_b,pv\n" + "".join(
@@ -265,3 +265,13 @@ def test_cli_study_and_figures(tmp_path: Path, capsys: pytest.CaptureFixture) ->
         "capacity_cost-price_capex_energy_per_kwh=1.png",
         "capacity_cost-price_capex_energy_per_kwh=4.pdf",
         "capacity_cost-price_capex_energy_per_kwh=4.png"]
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].glob("studies/*/study.toml")),
+                         ids=lambda p: p.parent.name)
+def test_shipped_studies_pass_the_checks(path: Path) -> None:
+    # what run_study checks before solving: methods, options, systems, evaluations
+    study = load_study(path)
+    assert study.cases
+    for case in study.cases:
+        check_case(case)
