@@ -199,7 +199,7 @@ def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Fi
         cost.set_ylabel("annual cost (currency/yr)")
         cap.set_ylabel("energy capacity (kWh)")
         cost.set_title(f"{MODE_LABELS.get(mode, mode)}; dotted: stochastic plan")
-        _legend(fig, [cost, cap], "outside lower center")
+        _legend(fig, [cost, cap], "outside lower center", ncols=2)
     return fig
 
 

@@ -372,7 +372,8 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
     if compare_stochastic:
         stochastic = plan_capacity(solve_ef(system, scenarios, mode, microgrids=names), mode,
                                    names)
-        compared = _robust_cost(problem, layout.vector(stochastic, system), config)
+        compared = _robust_cost(problem, layout.vector(stochastic, system),
+                                config or CCGConfig())
     ds = _assemble(ds, scenarios, worst, nominal, result, mode, build_s,
                    time.perf_counter() - start, system,
                    {"gamma": float(gamma), "quantile": float(quantile),
