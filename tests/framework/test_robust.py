@@ -223,6 +223,7 @@ def test_price_of_robustness() -> None:
     assert robust_worst.bound == pytest.approx(robust_value, rel=1e-7)
     assert robust_worst.bound < stochastic.found - 1e-6
     # the same comparison inside plan_ccg, with its separations' gap of 1e-4
+    assert float(robust["compare_s"].item()) > 0
     found = float(robust["stochastic_worst_case_cost"].item())
     bound = float(robust["stochastic_worst_case_bound"].item())
     assert found == pytest.approx(stochastic.found, rel=1e-4)
