@@ -1,8 +1,11 @@
 """Results as ``xr.Dataset``: assembly from solved models, provenance, NetCDF I/O.
 
-One schema for every method. Dimensions: ``mode`` (individual, shared), ``storage`` (each
-microgrid's own battery, named after it, and the ``station``; a storage absent in a mode has
-capacity 0 there), ``scenario``, ``step``, ``microgrid``, ``cost_term``.
+One schema for every method. Dimensions: ``mode`` (the sharing architecture, for example
+``individual``, ``accounts``, ``pooled``, ``individual+p2p``; see
+:mod:`framework.architecture`), ``storage`` (each microgrid's own battery, named after it,
+and the ``station``; a storage absent in a mode has capacity 0 there), ``scenario``,
+``step``, ``microgrid``, ``cost_term``. A flow that an architecture does not have (storage
+flows without storage, ``p2p_*`` without exchange) is 0.
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ import xarray as xr
 
 from framework.errors import InputError
 from framework.io import write_netcdf
+from framework.architecture import architecture
+from framework.diagnostics import add_diagnostics, cell_flows
 from framework.kpi import add_kpis
 from framework.model import COST_TERMS
 from framework.system import System, system_to_dict
 
 DISPATCH_VARS = ("grid_import_kw", "grid_export_kw", "pv_used_kw", "wind_used_kw", "shed_kw",
-                 "charge_kw", "discharge_kw")
+                 "charge_kw", "discharge_kw", "p2p_in_kw", "p2p_out_kw")
 INPUT_VARS = ("probability", "load_kw", "pv_pu", "wind_pu", "pv_kw", "wind_kw")
 UNITS = {"cap_energy_kwh": "kWh", "cap_power_kw": "kW", "soc_kwh": "kWh", "curtailed_kw": "kW",
+         "cell_charge_kw": "kW", "cell_discharge_kw": "kW", "account_kwh": "kWh",
          "daily_cost": "currency/day", "capex_annual": "currency/yr",
          "annual_cost": "currency/yr", "co2_kg": "kg/day", "probability": "1"}
 UNITS.update({v: "kW" for v in DISPATCH_VARS})
@@ -57,13 +63,17 @@ def mode_result(system: System, scenarios: xr.Dataset, mode: str, first_stage: p
     steps = list(dispatch[0].T)
     dims = ("scenario", "step", "microgrid")
     data: dict[str, Any] = {}
-    for name in (*DISPATCH_VARS, "curtailed_kw"):
-        data[name] = (dims, np.stack([_indexed(getattr(d, name), mgs, steps).T
-                                      for d in dispatch]))
+    for name in (*DISPATCH_VARS, "curtailed_kw", "account_kwh"):
+        if hasattr(dispatch[0], name):
+            data[name] = (dims, np.stack([_indexed(getattr(d, name), mgs, steps).T
+                                          for d in dispatch]))
+        elif name != "account_kwh":
+            data[name] = (dims, np.zeros((len(dispatch), len(steps), len(mgs))))
     # curtailment is available minus used energy; clip the solver's feasibility noise
     data["curtailed_kw"] = (dims, np.maximum(data["curtailed_kw"][1], 0.0))
-    data["soc_kwh"] = (("scenario", "step", "storage"),
-                       np.stack([_indexed(d.soc_kwh, storages, steps).T for d in dispatch]))
+    data["soc_kwh"] = (("scenario", "step", "storage"), np.stack(
+        [_indexed(d.soc_kwh, storages, steps).T if storages else np.zeros((len(steps), 0))
+         for d in dispatch]))
     data["daily_cost"] = (("scenario", "cost_term"), np.array(
         [[pyo.value(d.cost[term]) for term in COST_TERMS] for d in dispatch]))
     data["co2_kg"] = (("scenario",), np.array([pyo.value(d.co2_kg) for d in dispatch]))
@@ -82,7 +92,11 @@ def mode_result(system: System, scenarios: xr.Dataset, mode: str, first_stage: p
         ds[name] = sel[name].transpose(*[d for d in dims if d in sel[name].dims])
     ds["pv_kw"] = ("microgrid", [_mg(system, i).pv_kw for i in mgs])
     ds["wind_kw"] = ("microgrid", [_mg(system, i).wind_kw for i in mgs])
-    ds = add_kpis(ds, system)
+    cells = [np.stack([_indexed(getattr(d, name), storages, steps).T for d in dispatch])
+             if hasattr(dispatch[0], name) else None
+             for name in ("cell_charge_kw", "cell_discharge_kw")]
+    ds["cell_charge_kw"], ds["cell_discharge_kw"] = cell_flows(ds, mode, *cells)
+    ds = add_diagnostics(add_kpis(ds, system), system, mode)
     for name, unit in UNITS.items():
         if name in ds:
             ds[name].attrs["units"] = unit
@@ -106,11 +120,25 @@ def combine_modes(results: Sequence[xr.Dataset]) -> xr.Dataset:
                     fill_value={"cap_energy_kwh": 0.0, "cap_power_kw": 0.0,
                                 "equivalent_full_cycles_per_yr": 0.0})
     out.attrs = dict(results[0].attrs)
-    if {"individual", "shared"} <= set(out["mode"].values):
+    modes = [str(m) for m in out["mode"].values]
+    stations = [m for m in modes if architecture(m).shared]
+    if "individual" in modes and len(stations) == 1:
         saving = float(out["annual_cost"].sel(mode="individual")
-                       - out["annual_cost"].sel(mode="shared"))
+                       - out["annual_cost"].sel(mode=stations[0]))
         out.attrs["saving_of_sharing_per_yr"] = saving
+        out.attrs["saving_of_sharing_versus"] = stations[0]
+        out.attrs["saving_of_sharing_from"] = saving_source(stations[0])
     return out
+
+
+def saving_source(mode: str) -> str:
+    """What the saving of an architecture against individual batteries is made of."""
+    arch = architecture(mode)
+    if arch.shared and not arch.moves_energy:
+        return "storage sharing"
+    if arch.shared:
+        return "storage sharing and energy exchange"
+    return "energy exchange" if arch.p2p else "none"
 
 
 def git_commit() -> str:

@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from framework.errors import InputError
+from framework.architecture import EXCHANGES, STATIONS, STORAGES, architectures
 
 HISTORY_SOURCES = ("simbench", "csv", "netcdf", "days")
 QUANTITIES = ("load_kw", "pv_pu", "wind_pu")
-MODES = ("individual", "shared", "both")
+STORAGE_CHOICES = (*STORAGES, "both")
 
 
 def _check(cond: bool, key: str, expected: str, value: Any) -> None:
@@ -159,6 +160,9 @@ class Microgrid:
         forbids export.
     station_limit_kw : float, optional
         Limit of the connection to the shared station (kW), charge and discharge each.
+    p2p_limit_kw : float, optional
+        Limit of direct (``p2p``) exchange with the other microgrids (kW), in and out each;
+        ``None`` is unlimited.
     columns : dict
         For ``csv``/``netcdf``/``days`` sources: which column feeds which quantity, keys
         among ``load_kw``, ``pv_pu``, ``wind_pu``.
@@ -174,6 +178,7 @@ class Microgrid:
     import_limit_kw: float | None = None
     export_limit_kw: float | None = None
     station_limit_kw: float | None = None
+    p2p_limit_kw: float | None = None
     columns: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -181,7 +186,7 @@ class Microgrid:
         _check(isinstance(self.name, str) and self.name.strip() != "", "name",
                "a non-empty string", self.name)
         _nonneg(self, "peak_load_kw", "pv_kw", "wind_kw", "import_limit_kw",
-                "export_limit_kw", "station_limit_kw")
+                "export_limit_kw", "station_limit_kw", "p2p_limit_kw")
         unknown = set(self.columns) - set(QUANTITIES)
         _check(not unknown, "columns", f"keys among {QUANTITIES}", dict(self.columns))
         object.__setattr__(self, "columns", dict(self.columns))
@@ -358,7 +363,8 @@ class Shared:
     capex_multiplier : float
         Multiplies both capex rates of the station (economies of scale when below 1).
     exchange_fee_per_kwh : float
-        Network-use fee on energy moved to and from the station.
+        Network-use fee per kWh metered at each microgrid's connection: on energy moved to
+        and from the station, and on energy sent and received by direct (``p2p``) exchange.
     """
 
     capex_multiplier: float = 1.0
@@ -371,24 +377,48 @@ class Shared:
 
 @dataclass(frozen=True)
 class Planning:
-    """How the planning problem is posed.
+    """How the planning problem is posed: the sharing architecture(s) and the year.
 
     Attributes
     ----------
-    mode : {"individual", "shared", "both"}
-        Who owns storage: each microgrid its own, one shared station, or both for comparison.
+    storage : {"none", "individual", "shared", "both"}
+        Who owns storage: nobody, each microgrid its own battery, one shared station, or
+        ``both`` (individual and shared side by side, the saving of sharing between them).
+    station : {"accounts", "pooled"}
+        How the shared station keeps energy: an energy account per microgrid (storage
+        sharing only), or one pooled state of charge whose bus nets the microgrids' flows
+        (storage sharing and energy exchange).
+    exchange : {"none", "p2p"}
+        Whether microgrids also trade energy directly, at the exchange fee.
+    forbid_simultaneous : bool
+        Forbid charging and discharging one storage (or account) in the same step exactly,
+        with a binary per storage and step (the model becomes a MILP).
     days_per_year : float
         Annual operating cost = ``days_per_year * sum_s pi_s * daily_cost_s``.
     """
 
-    mode: str = "both"
+    storage: str = "both"
+    station: str = "accounts"
+    exchange: str = "none"
+    forbid_simultaneous: bool = False
     days_per_year: float = 365.0
 
     def __post_init__(self) -> None:
         _numbers(self)
-        _check(self.mode in MODES, "mode", f"one of {MODES}", self.mode)
+        _check(self.storage in STORAGE_CHOICES, "storage", f"one of {STORAGE_CHOICES}",
+               self.storage)
+        _check(self.station in STATIONS, "station", f"one of {STATIONS}", self.station)
+        _check(self.exchange in EXCHANGES, "exchange", f"one of {EXCHANGES}", self.exchange)
+        _check(isinstance(self.forbid_simultaneous, bool), "forbid_simultaneous",
+               "true or false", self.forbid_simultaneous)
         _check(isinstance(self.days_per_year, (int, float)) and self.days_per_year > 0,
                "days_per_year", "a number > 0", self.days_per_year)
+
+    @property
+    def architectures(self) -> list[str]:
+        """The architecture names these choices plan (``individual`` and ``accounts`` by
+        default)."""
+        return architectures(self.storage, self.station, self.exchange)
 
 
 @dataclass(frozen=True)

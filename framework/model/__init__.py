@@ -1,5 +1,7 @@
-"""The planning model: one set of builders for the first stage and the dispatch of a scenario."""
+"""The planning model: one set of builders for the first stage and the dispatch of a scenario,
+for every sharing architecture (:mod:`framework.architecture`)."""
 
+from framework.architecture import STATION
 from framework.model.build import (
     COST_TERMS,
     build_extensive_model,
@@ -8,9 +10,9 @@ from framework.model.build import (
     define_first_stage,
     first_stage_vars,
     fix_capacity,
+    metered_flow,
 )
 from framework.model.data import (
-    STATION,
     ScenarioData,
     check_scenarios_match,
     scenario_data,
@@ -21,5 +23,5 @@ from framework.model.data import (
 __all__ = [
     "COST_TERMS", "STATION", "ScenarioData", "build_extensive_model", "build_scenario_model",
     "check_scenarios_match", "define_dispatch", "define_first_stage", "first_stage_vars",
-    "fix_capacity", "scenario_data", "scenario_name", "storage_members",
+    "fix_capacity", "metered_flow", "scenario_data", "scenario_name", "storage_members",
 ]

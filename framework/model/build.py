@@ -1,21 +1,27 @@
 """The one model builder: first-stage storage sizing and the dispatch of one scenario.
 
 Every solution method (extensive form, progressive hedging, C&CG, evaluation of a fixed
-plan, coalition values) builds its models here. The equations are stated in
-``docs/formulation.md`` with the same symbols; each ``define_*`` function below carries the
-equation it adds. Indices: microgrid ``i``, step ``t``, storage ``k`` (a microgrid's own
-battery in ``individual`` mode, the ``station`` in ``shared`` mode).
+plan, coalition values, leasing) builds its models here, for every sharing architecture
+(:mod:`framework.architecture`). The equations are stated in ``docs/formulation.md`` with
+the same symbols; each ``define_*`` function below carries the equation it adds. Indices:
+microgrid ``i``, step ``t``, storage ``k`` (a microgrid's own battery, or the ``station``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 
 import pyomo.environ as pyo
+from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 
-from framework.model.data import ScenarioData, storage_members
-from framework.system import System
+from framework.architecture import Architecture, architecture
+from framework.errors import InputError
+from framework.model.data import ScenarioData
+from framework.system import Storage, System
+
+#: A storage's cell flow in step ``t`` as an expression of the dispatch block.
+Cell = Callable[[pyo.Block, str, int], pyo.Expression]
 
 FIRST_STAGE_VARS = ("cap_energy_kwh", "cap_power_kw")
 
@@ -73,19 +79,22 @@ def first_stage_vars(m: pyo.Block) -> list[pyo.Var]:
 
 
 def define_dispatch(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioData,
-                    members: Mapping[str, Sequence[str]], shared: bool) -> None:
+                    arch: Architecture, names: Sequence[str]) -> None:
     """Hourly dispatch of one scenario on block ``d`` for the capacities on block ``fs``.
 
     Variables (kW, >= 0, per microgrid ``i`` and step ``t``): ``grid_import <= import_limit``,
     ``grid_export <= export_limit``, ``pv_used <= pv_kw * pv_pu``,
-    ``wind_used <= wind_kw * wind_pu``, ``shed <= load``, ``charge``, ``discharge``
-    (``<= station_limit`` in shared mode); ``soc_kwh[k, t]`` per storage.
+    ``wind_used <= wind_kw * wind_pu``, ``shed <= load``; with storage ``charge``,
+    ``discharge`` (metered at the microgrid's connection; ``<= station_limit`` to a shared
+    station); with ``p2p`` exchange ``p2p_in``, ``p2p_out``. The storage of the architecture
+    adds its state of charge (:func:`define_individual_storage`, :func:`define_accounts`,
+    :func:`define_pooled_station`).
 
     The profiles of ``data`` are numbers, or (robust models) affine Pyomo expressions of
     uncertain parameters; a limit that is an expression becomes a constraint
     (:func:`define_data_limit`) instead of a variable bound.
     """
-    mgs = members_union(members)
+    mgs = list(names)
     mg_of = {mg.name: mg for mg in system.microgrids}
     T = range(data.steps)
     col = {i: data.column(i) for i in mgs}
@@ -109,16 +118,27 @@ def define_dispatch(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioD
     for name, limit in (("pv_used_kw", pv_avail), ("wind_used_kw", wind_avail),
                         ("shed_kw", load)):
         define_data_limit(d, name, limit)
-    station_limit = {i: (_limit(mg_of[i].station_limit_kw) if shared else None) for i in mgs}
-    d.charge_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
-                          bounds=lambda b, i, t: (0, station_limit[i]))
-    d.discharge_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
-                             bounds=lambda b, i, t: (0, station_limit[i]))
-    d.soc_kwh = pyo.Var(fs.K, d.T, within=pyo.NonNegativeReals)
+    if arch.storage != "none":
+        station_limit = {i: (_limit(mg_of[i].station_limit_kw) if arch.shared else None)
+                         for i in mgs}
+        d.charge_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
+                              bounds=lambda b, i, t: (0, station_limit[i]))
+        d.discharge_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
+                                 bounds=lambda b, i, t: (0, station_limit[i]))
+    if arch.p2p:
+        define_p2p(d, system)
 
     define_balance(d, load)
-    define_storage(d, fs, system, data, members)
-    define_daily_cost(d, system, data, pv_avail, wind_avail, shared)
+    tech, dt = system.storage, data.step_h
+    if arch.storage == "individual":
+        define_individual_storage(d, fs, tech, dt)
+    elif arch.pooled:
+        define_pooled_station(d, fs, tech, dt)
+    elif arch.shared:
+        define_accounts(d, fs, tech, dt)
+    if system.planning.forbid_simultaneous and arch.storage != "none":
+        define_no_simultaneous(d, system, data, pv_avail, wind_avail, load)
+    define_daily_cost(d, system, data, pv_avail, wind_avail, arch)
 
 
 def _datum(value: object) -> object:
@@ -142,46 +162,57 @@ def define_data_limit(d: pyo.Block, name: str, limit: Mapping[tuple[str, int], o
             keys, rule=lambda b, i, t: var[i, t] <= limit[i, t]))
 
 
-def members_union(members: Mapping[str, Sequence[str]]) -> list[str]:
-    """All microgrids served by the storages, in order of first appearance."""
-    out: list[str] = []
-    for served in members.values():
-        out += [i for i in served if i not in out]
-    return out
+def define_p2p(d: pyo.Block, system: System) -> None:
+    """Direct exchange between microgrids: ``0 <= p2p_in[i,t], p2p_out[i,t] <= p2p_limit[i]``
+    and, every ``t``, ``sum_i p2p_out[i,t] = sum_i p2p_in[i,t]`` (what one sends, others
+    receive in the same step). Not bounded by the grid import and export limits."""
+    limit = {mg.name: _limit(mg.p2p_limit_kw) for mg in system.microgrids}
+    d.p2p_in_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
+                          bounds=lambda b, i, t: (0, limit[i]))
+    d.p2p_out_kw = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals,
+                           bounds=lambda b, i, t: (0, limit[i]))
+    d.p2p_balance = pyo.Constraint(d.T, rule=lambda b, t: sum(
+        b.p2p_out_kw[i, t] for i in b.I) == sum(b.p2p_in_kw[i, t] for i in b.I))
 
 
 def define_balance(d: pyo.Block, load: Mapping[tuple[str, int], float]) -> None:
-    """Power balance, every ``i, t``:
-    ``pv_used + wind_used + grid_import - grid_export + discharge - charge + shed = load``.
-    """
-    d.balance = pyo.Constraint(d.I, d.T, rule=lambda b, i, t: (
-        b.pv_used_kw[i, t] + b.wind_used_kw[i, t] + b.grid_import_kw[i, t]
-        - b.grid_export_kw[i, t] + b.discharge_kw[i, t] - b.charge_kw[i, t] + b.shed_kw[i, t]
-        == load[i, t]))
+    """Power balance, every ``i, t``: ``pv_used + wind_used + grid_import - grid_export
+    [+ discharge - charge] [+ p2p_in - p2p_out] + shed = load``."""
+    storage, p2p = hasattr(d, "charge_kw"), hasattr(d, "p2p_in_kw")
+
+    def rule(b: pyo.Block, i: str, t: int) -> pyo.Expression:
+        supply = (b.pv_used_kw[i, t] + b.wind_used_kw[i, t] + b.grid_import_kw[i, t]
+                  - b.grid_export_kw[i, t] + b.shed_kw[i, t])
+        if storage:
+            supply += b.discharge_kw[i, t] - b.charge_kw[i, t]
+        if p2p:
+            supply += b.p2p_in_kw[i, t] - b.p2p_out_kw[i, t]
+        return supply == load[i, t]
+
+    d.balance = pyo.Constraint(d.I, d.T, rule=rule)
 
 
-def define_storage(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioData,
-                   members: Mapping[str, Sequence[str]]) -> None:
-    """State of charge of every storage ``k`` over a cyclic day (``soc[k, -1] = soc[k, T-1]``):
+def define_cells(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float, cell_in: Cell,
+                 cell_out: Cell) -> None:
+    """State of charge of the cells of every storage ``k`` over a cyclic day
+    (``soc[k, -1] = soc[k, T-1]``), for the cells' flows ``cell_in``, ``cell_out``:
 
     ``soc[k,t] - soc_min * E_k = (1 - sd)^dt * (soc[k,t-1] - soc_min * E_k)
-    + dt * (eta_c * sum_{i in k} charge[i,t] - sum_{i in k} discharge[i,t] / eta_d)``:
+    + dt * (eta_c * cell_in[k,t] - cell_out[k,t] / eta_d)``:
     self-discharge acts on the energy above the floor ``soc_min * E_k``, so a storage left
     alone stays at its floor and every recourse problem is feasible (with shedding).
-    ``soc_min * E_k <= soc[k,t] <= soc_max * E_k``,
-    ``sum_{i in k} charge[i,t] <= P_k`` and ``sum_{i in k} discharge[i,t] <= P_k``.
+    ``soc_min * E_k <= soc[k,t] <= soc_max * E_k``, ``cell_in[k,t] <= P_k``,
+    ``cell_out[k,t] <= P_k``.
     """
-    tech = system.storage
-    dt = data.step_h
     keep = (1.0 - tech.self_discharge_per_h) ** dt
-    last = data.steps - 1
+    last = len(d.T) - 1
+    d.soc_kwh = pyo.Var(fs.K, d.T, within=pyo.NonNegativeReals)
 
     def soc_rule(b: pyo.Block, k: str, t: int) -> pyo.Expression:
         prev = b.soc_kwh[k, last if t == 0 else t - 1]
         floor = tech.soc_min_frac * fs.cap_energy_kwh[k]
         return b.soc_kwh[k, t] == keep * prev + (1.0 - keep) * floor + dt * (
-            tech.eta_charge * sum(b.charge_kw[i, t] for i in members[k])
-            - sum(b.discharge_kw[i, t] for i in members[k]) / tech.eta_discharge)
+            tech.eta_charge * cell_in(b, k, t) - cell_out(b, k, t) / tech.eta_discharge)
 
     d.soc_balance = pyo.Constraint(fs.K, d.T, rule=soc_rule)
     d.soc_min = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t:
@@ -189,39 +220,165 @@ def define_storage(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioDa
     d.soc_max = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t:
                                b.soc_kwh[k, t] <= tech.soc_max_frac * fs.cap_energy_kwh[k])
     d.charge_max = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t:
-                                  sum(b.charge_kw[i, t] for i in members[k])
-                                  <= fs.cap_power_kw[k])
+                                  cell_in(b, k, t) <= fs.cap_power_kw[k])
     d.discharge_max = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t:
-                                     sum(b.discharge_kw[i, t] for i in members[k])
-                                     <= fs.cap_power_kw[k])
+                                     cell_out(b, k, t) <= fs.cap_power_kw[k])
+
+
+def define_individual_storage(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float) -> None:
+    """A battery per microgrid (``k = i``): its cells see the microgrid's own flows,
+    ``cell_in[i,t] = charge[i,t]``, ``cell_out[i,t] = discharge[i,t]``
+    (:func:`define_cells`)."""
+    define_cells(d, fs, tech, dt, lambda b, k, t: b.charge_kw[k, t],
+                 lambda b, k, t: b.discharge_kw[k, t])
+
+
+def define_accounts(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float) -> None:
+    """A shared station of energy accounts (storage sharing without energy sharing).
+
+    Per microgrid an account ``acc[i,t] >= 0`` of usable energy above the floor, cyclic:
+    ``acc[i,t] = (1 - sd)^dt * acc[i,t-1] + dt * (eta_c * charge[i,t]
+    - discharge[i,t] / eta_d)``; together ``sum_i acc[i,t] <= (soc_max - soc_min) * E``;
+    ``sum_i charge[i,t] <= P``, ``sum_i discharge[i,t] <= P``. The station's state of charge
+    is ``soc[t] = soc_min * E + sum_i acc[i,t]``.
+    """
+    keep = (1.0 - tech.self_discharge_per_h) ** dt
+    last = len(d.T) - 1
+    usable = tech.soc_max_frac - tech.soc_min_frac
+    d.account_kwh = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals)
+    d.account_balance = pyo.Constraint(d.I, d.T, rule=lambda b, i, t: (
+        b.account_kwh[i, t] == keep * b.account_kwh[i, last if t == 0 else t - 1]
+        + dt * (tech.eta_charge * b.charge_kw[i, t] - b.discharge_kw[i, t] / tech.eta_discharge)))
+    d.accounts_max = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t: sum(
+        b.account_kwh[i, t] for i in b.I) <= usable * fs.cap_energy_kwh[k])
+    d.charge_max = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t: sum(
+        b.charge_kw[i, t] for i in b.I) <= fs.cap_power_kw[k])
+    d.discharge_max = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t: sum(
+        b.discharge_kw[i, t] for i in b.I) <= fs.cap_power_kw[k])
+    d.soc_kwh = pyo.Expression(fs.K, d.T, rule=lambda b, k, t: tech.soc_min_frac
+                               * fs.cap_energy_kwh[k] + sum(b.account_kwh[i, t] for i in b.I))
+
+
+def define_pooled_station(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float) -> None:
+    """A pooled station: one state of charge whose cells see the net flow at the bus.
+
+    Cell flows ``cell_charge[k,t]``, ``cell_discharge[k,t] >= 0`` with the bus balance
+    ``cell_charge[k,t] - cell_discharge[k,t] = sum_i (charge[i,t] - discharge[i,t])``, so
+    flows of different microgrids in the same step net out without losses or wear; the
+    cells as in :func:`define_cells`.
+    """
+    d.cell_charge_kw = pyo.Var(fs.K, d.T, within=pyo.NonNegativeReals)
+    d.cell_discharge_kw = pyo.Var(fs.K, d.T, within=pyo.NonNegativeReals)
+    d.bus_balance = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t: (
+        b.cell_charge_kw[k, t] - b.cell_discharge_kw[k, t]
+        == sum(b.charge_kw[i, t] - b.discharge_kw[i, t] for i in b.I)))
+    define_cells(d, fs, tech, dt, lambda b, k, t: b.cell_charge_kw[k, t],
+                 lambda b, k, t: b.cell_discharge_kw[k, t])
+
+
+def simultaneous_bound_kw(system: System, data: ScenarioData,
+                          pv_avail: Mapping[tuple[str, int], object],
+                          wind_avail: Mapping[tuple[str, int], object],
+                          load: Mapping[tuple[str, int], object]) -> float:
+    """A bound ``M`` on any storage flow (kW): ``storage.power_max_kw`` if set, else what the
+    microgrids can supply or take at most, ``max(sum_i (pv + wind + import_limit),
+    sum_i (load + export_limit))`` over the steps (every import and export limit set)."""
+    if system.storage.power_max_kw is not None:
+        return float(system.storage.power_max_kw)
+    limits = [(mg.import_limit_kw, mg.export_limit_kw) for mg in system.microgrids]
+    if any(a is None or b is None for a, b in limits):
+        raise InputError("planning.forbid_simultaneous: needs storage.power_max_kw or "
+                         "import_limit_kw and export_limit_kw of every microgrid (they bound "
+                         "the storage flows exactly)")
+    mg_of = {mg.name: mg for mg in system.microgrids}
+    steps = range(data.steps)
+    names = {i for i, _ in load}
+    supply = max(sum(_upper(pv_avail[i, t]) + _upper(wind_avail[i, t])
+                     + mg_of[i].import_limit_kw for i in names) for t in steps)
+    sink = max(sum(_upper(load[i, t]) + mg_of[i].export_limit_kw for i in names) for t in steps)
+    return max(supply, sink, 1.0)
+
+
+def _upper(value: object) -> float:
+    """An upper bound of a profile entry (an expression's bound over its parameters' range)."""
+    if isinstance(value, Real):
+        return float(value)
+    _, upper = compute_bounds_on_expr(value)
+    if upper is None:
+        raise InputError(f"planning.forbid_simultaneous: no finite bound on {value}")
+    return float(upper)
+
+
+def define_no_simultaneous(d: pyo.Block, system: System, data: ScenarioData,
+                           pv_avail: Mapping[tuple[str, int], object],
+                           wind_avail: Mapping[tuple[str, int], object],
+                           load: Mapping[tuple[str, int], object]) -> None:
+    """No storage (or account) charges and discharges in the same step, exactly: a binary
+    ``u[j,t]`` per pair of flows (a battery's or an account's ``charge``/``discharge``, a
+    pooled station's cell flows) with ``in[j,t] <= M * u[j,t]``,
+    ``out[j,t] <= M * (1 - u[j,t])`` and ``M`` from :func:`simultaneous_bound_kw`."""
+    big_m = simultaneous_bound_kw(system, data, pv_avail, wind_avail, load)
+    if hasattr(d, "cell_charge_kw"):
+        index, flow_in, flow_out = d.cell_charge_kw.index_set(), d.cell_charge_kw, \
+            d.cell_discharge_kw
+    else:
+        index, flow_in, flow_out = d.charge_kw.index_set(), d.charge_kw, d.discharge_kw
+    d.charging = pyo.Var(index, within=pyo.Binary)
+    d.only_charge = pyo.Constraint(index, rule=lambda b, j, t:
+                                   flow_in[j, t] <= big_m * b.charging[j, t])
+    d.only_discharge = pyo.Constraint(index, rule=lambda b, j, t:
+                                      flow_out[j, t] <= big_m * (1 - b.charging[j, t]))
 
 
 COST_TERMS = ("energy", "shedding", "renewables", "curtailment", "degradation", "fees", "co2")
 
 
+def cell_throughput(d: pyo.Block) -> pyo.Expression:
+    """``sum_{k,t} (cell_in + cell_out)`` (kW summed over steps): a pooled station's cell
+    flows, else every microgrid's own charge and discharge (batteries and accounts)."""
+    if hasattr(d, "cell_charge_kw"):
+        return pyo.quicksum(d.cell_charge_kw[k] + d.cell_discharge_kw[k]
+                            for k in d.cell_charge_kw)
+    if hasattr(d, "charge_kw"):
+        return pyo.quicksum(d.charge_kw[j] + d.discharge_kw[j] for j in d.charge_kw)
+    return 0.0
+
+
+def metered_flow(d: pyo.Block, arch: Architecture) -> pyo.Expression:
+    """``sum_{i,t} [station: charge + discharge] [p2p: p2p_in + p2p_out]`` (kW summed over
+    steps): the energy metered at the microgrids' connections that pays the exchange fee."""
+    total = 0.0
+    if arch.shared:
+        total += pyo.quicksum(d.charge_kw[j] + d.discharge_kw[j] for j in d.charge_kw)
+    if arch.p2p:
+        total += pyo.quicksum(d.p2p_in_kw[j] + d.p2p_out_kw[j] for j in d.p2p_in_kw)
+    return total
+
+
 def define_daily_cost(d: pyo.Block, system: System, data: ScenarioData,
                       pv_avail: Mapping[tuple[str, int], float],
-                      wind_avail: Mapping[tuple[str, int], float], shared: bool) -> None:
+                      wind_avail: Mapping[tuple[str, int], float], arch: Architecture) -> None:
     """Daily operating cost of the scenario, split into named terms (currency per day):
 
     ``sum_{i,t} dt * (price_buy[t] * grid_import - price_sell[t] * grid_export
     + voll * shed + price_pv * pv_used + price_wind * wind_used
     + curtailment_cost * (pv_avail + wind_avail - pv_used - wind_used)
-    + degradation * (charge + discharge) + [shared] fee * (charge + discharge)
-    + co2_price * co2[t] * grid_import)``.
+    + co2_price * co2[t] * grid_import)
+    + dt * degradation * cell_throughput + dt * fee * metered_flow``
+    (:func:`cell_throughput`: wear on the cells; :func:`metered_flow`: the fee at each
+    microgrid's connection to the station and on p2p flows; own batteries pay no fee).
     """
     tariff, tech, dt = system.tariff, system.storage, data.step_h
     T = data.steps
     buy = tariff.per_step("price_buy_per_kwh", T)
     sell = tariff.per_step("price_sell_per_kwh", T)
     co2 = tariff.per_step("grid_co2_kg_per_kwh", T)
-    fee = system.shared.exchange_fee_per_kwh if shared else 0.0
     it = [(i, t) for i in d.I for t in d.T]
-    imp, exp_, chg, dis = d.grid_import_kw, d.grid_export_kw, d.charge_kw, d.discharge_kw
+    imp, exp_ = d.grid_import_kw, d.grid_export_kw
     d.curtailed_kw = pyo.Expression(d.I, d.T, rule=lambda b, i, t: (
         pv_avail[i, t] + wind_avail[i, t] - b.pv_used_kw[i, t] - b.wind_used_kw[i, t]))
     d.co2_kg = pyo.Expression(expr=dt * pyo.quicksum(co2[t] * imp[i, t] for i, t in it))
-    throughput = pyo.quicksum(chg[i, t] + dis[i, t] for i, t in it)
+    fee = system.shared.exchange_fee_per_kwh
     terms = {
         "energy": pyo.quicksum(buy[t] * imp[i, t] - sell[t] * exp_[i, t] for i, t in it),
         "shedding": tariff.voll_per_kwh * pyo.quicksum(d.shed_kw[i, t] for i, t in it),
@@ -230,8 +387,8 @@ def define_daily_cost(d: pyo.Block, system: System, data: ScenarioData,
                                    for i, t in it),
         "curtailment": tariff.curtailment_cost_per_kwh * pyo.quicksum(
             d.curtailed_kw[i, t] for i, t in it),
-        "degradation": tech.degradation_cost_per_kwh * throughput,
-        "fees": fee * throughput,
+        "degradation": tech.degradation_cost_per_kwh * cell_throughput(d),
+        "fees": fee * metered_flow(d, arch) if fee else 0.0,
         "co2": tariff.co2_price_per_kg * pyo.quicksum(co2[t] * imp[i, t] for i, t in it),
     }
     d.cost = pyo.Expression(list(COST_TERMS), rule=lambda b, term: dt * terms[term])
@@ -263,14 +420,13 @@ def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mod
     objective is ``capex_annual + days_per_year * sum_k pi_k * daily_cost_k``, the same as the
     probability-weighted sum of :func:`build_scenario_model`'s objectives.
     """
+    arch = architecture(mode)
     names = list(microgrids) if microgrids is not None else system.names
-    members = storage_members(mode, names)
-    shared = mode == "shared"
-    m = pyo.ConcreteModel(name=f"extensive form ({mode})")
-    define_first_stage(m, system, members, shared)
+    m = pyo.ConcreteModel(name=f"extensive form ({arch.name})")
+    define_first_stage(m, system, arch.storages(names), arch.shared)
     m.scenario = pyo.Block(range(len(scenarios)))
     for k, data in enumerate(scenarios):
-        define_dispatch(m.scenario[k], m, system, data, members, shared)
+        define_dispatch(m.scenario[k], m, system, data, arch, names)
     m.annual_cost = pyo.Expression(expr=m.capex_annual + system.planning.days_per_year
                                    * pyo.quicksum(data.probability * m.scenario[k].daily_cost
                                                   for k, data in enumerate(scenarios)))
@@ -288,8 +444,9 @@ def build_scenario_model(system: System, data: ScenarioData, mode: str,
         Microgrids, tariff, storage technology and planning settings.
     data : ScenarioData
         Profiles and probability of the scenario.
-    mode : {"individual", "shared"}
-        Each microgrid its own storage, or one station for all.
+    mode : str
+        The sharing architecture (:data:`framework.architecture.ARCHITECTURES`), for example
+        ``individual``, ``accounts``, ``pooled`` or ``individual+p2p``.
     microgrids : sequence of str, optional
         Restrict to these microgrids (a coalition); default all of the system.
 
@@ -301,13 +458,12 @@ def build_scenario_model(system: System, data: ScenarioData, mode: str,
         ``capex_annual + days_per_year * daily_cost`` (annual cost of this scenario);
         ``m._mpisppy_probability`` is the scenario's probability.
     """
+    arch = architecture(mode)
     names = list(microgrids) if microgrids is not None else system.names
-    members = storage_members(mode, names)
     m = pyo.ConcreteModel(name=data.name)
-    shared = mode == "shared"
-    define_first_stage(m, system, members, shared)
+    define_first_stage(m, system, arch.storages(names), arch.shared)
     m.dispatch = pyo.Block()
-    define_dispatch(m.dispatch, m, system, data, members, shared)
+    define_dispatch(m.dispatch, m, system, data, arch, names)
     m.annual_cost = pyo.Expression(
         expr=m.capex_annual + system.planning.days_per_year * m.dispatch.daily_cost)
     m.objective = pyo.Objective(expr=m.annual_cost, sense=pyo.minimize)

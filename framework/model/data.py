@@ -9,9 +9,8 @@ import numpy as np
 import xarray as xr
 
 from framework.errors import InputError
+from framework.architecture import architecture
 from framework.system import System
-
-STATION = "station"
 
 
 @dataclass(frozen=True)
@@ -92,13 +91,7 @@ def check_scenarios_match(system: System, scenarios: xr.Dataset,
 
 
 def storage_members(mode: str, microgrids: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Storages of a mode and the microgrids each one serves.
-
-    ``individual``: one storage per microgrid, named after it; ``shared``: one station
-    named ``station`` serving all.
-    """
-    if mode == "individual":
-        return {name: (name,) for name in microgrids}
-    if mode == "shared":
-        return {STATION: tuple(microgrids)}
-    raise InputError(f"mode: expected 'individual' or 'shared', got {mode!r}")
+    """Storages of an architecture (see :mod:`framework.model.architecture`) and the
+    microgrids each one serves: none, a battery per microgrid named after it, or one station
+    named ``station`` serving all."""
+    return architecture(mode).storages(microgrids)
