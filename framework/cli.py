@@ -7,6 +7,7 @@ atomically; a user mistake prints one line (``sesplan: error: ...``) and exits w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -23,12 +24,26 @@ from framework.system import System, default_system_path, load_system
 log = logging.getLogger("sesplan")
 
 
-def _system(path: str | None) -> System:
-    return load_system(path if path else default_system_path())
+def _system(path: str | None, args: argparse.Namespace | None = None) -> System:
+    """The system of a TOML file (default: the shipped one), with the architecture options
+    given on the command line (``--storage``, ``--station``, ``--exchange``,
+    ``--forbid-simultaneous``) in place of its ``[planning]`` values."""
+    system = load_system(path if path else default_system_path())
+    if args is None:
+        return system
+    given = _given(storage=getattr(args, "storage", None), station=getattr(args, "station", None),
+                   exchange=getattr(args, "exchange", None),
+                   forbid_simultaneous=getattr(args, "forbid_simultaneous", None) or None)
+    try:
+        return dataclasses.replace(system, planning=dataclasses.replace(system.planning,
+                                                                        **given))
+    except InputError as err:
+        raise InputError(f"--{err}") from None
 
 
-def _modes(mode: str) -> list[str]:
-    return ["individual", "shared"] if mode == "both" else [mode]
+def _modes(system: System) -> list[str]:
+    """The architectures that the system's planning choices name."""
+    return system.planning.architectures
 
 
 def _print_json(data: Any) -> None:
@@ -64,14 +79,14 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
     if args.method == "ph":
         return _plan_ph(args)
-    system = _system(args.system)
+    system = _system(args.system, args)
     scenarios = read_scenarios(args.scenarios)
     if args.method == "ccg":
         ds = _plan_ccg(args, system, scenarios)
         if ds is None:
             return
     else:
-        ds = plan_ef(system, scenarios, modes=_modes(args.mode), time_limit_s=args.time_limit)
+        ds = plan_ef(system, scenarios, modes=_modes(system), time_limit_s=args.time_limit)
     write_result(ds, args.output)
     log.info("wrote %s", args.output)
     if args.json:
@@ -95,12 +110,12 @@ def _plan_ph(args: argparse.Namespace) -> None:
 
     root = _mpi_root(args)
     system, scenarios = load_everywhere(
-        lambda: (_system(args.system), read_scenarios(args.scenarios)))
+        lambda: (_system(args.system, args), read_scenarios(args.scenarios)))
     check_same_inputs(system, scenarios)
     spokes = None if args.spokes is None else [
         x.strip() for x in args.spokes.split(",") if x.strip() not in ("", "none")]
     try:
-        ds = plan_ph(system, scenarios, modes=_modes(args.mode), time_limit_s=args.time_limit,
+        ds = plan_ph(system, scenarios, modes=_modes(system), time_limit_s=args.time_limit,
                      rho=args.rho, bundles_per_rank=args.bundles_per_rank, spokes=spokes,
                      **_given(rel_gap=args.rel_gap, max_iterations=args.max_iterations))
     except (InputError, SolveError) as err:
@@ -129,7 +144,7 @@ def _plan_ccg(args: argparse.Namespace, system: System, scenarios: Any) -> Any:
     if args.gamma is None:
         raise InputError("--gamma: required with --method ccg (the budget of uncertainty)")
     root = _mpi_root(args)
-    ds = plan_robust(system, scenarios, modes=_modes(args.mode), gamma=args.gamma,
+    ds = plan_robust(system, scenarios, modes=_modes(system), gamma=args.gamma,
                      quantile=args.quantile, single_worst_case=args.single_worst_case,
                      config=CCGConfig(**_given(time_limit_s=args.time_limit,
                                                rel_gap=args.rel_gap,
@@ -234,7 +249,7 @@ def cmd_allocate(args: argparse.Namespace) -> None:
 
     root = _mpi_root(args)
     rules = [x.strip() for x in args.rules.split(",") if x.strip()]
-    ds = allocate(_system(args.system), read_scenarios(args.scenarios), rules,
+    ds = allocate(_system(args.system, args), read_scenarios(args.scenarios), rules,
                   cache_dir=args.cache, n_permutations=args.permutations, seed=args.seed,
                   time_limit_s=args.time_limit)
     if not root:
@@ -254,7 +269,7 @@ def cmd_lease(args: argparse.Namespace) -> None:
     from scenarios_gen.scenarios import read_scenarios
 
     root = _mpi_root(args)
-    ds = lease_sweep(_system(args.system), read_scenarios(args.scenarios),
+    ds = lease_sweep(_system(args.system, args), read_scenarios(args.scenarios),
                      _floats(args.energy_prices, "--energy-prices"),
                      _floats(args.power_prices, "--power-prices"), grid=args.grid,
                      cache_dir=args.cache, time_limit_s=args.time_limit)
@@ -303,6 +318,26 @@ def _add_system(p: argparse.ArgumentParser, positional: bool = True) -> None:
         p.add_argument("--system", default=None, metavar="SYSTEM.toml", help=help_)
 
 
+def _add_architecture(p: argparse.ArgumentParser, storage: bool = True) -> None:
+    """The sharing-architecture options (default: the system's ``[planning]``)."""
+    if storage:
+        p.add_argument("--storage", choices=("none", "individual", "shared", "both"),
+                       default=None, help="who owns storage: nobody, a battery per microgrid, "
+                       "one shared station, or both side by side with the saving of sharing "
+                       "(default: the system's planning.storage, 'both' in the shipped one)")
+    p.add_argument("--station", choices=("accounts", "pooled"), default=None,
+                   help="the shared station: an energy account per microgrid (storage sharing "
+                   "only) or one pooled state of charge whose bus nets the microgrids' flows "
+                   "(storage sharing and energy exchange); default: planning.station, "
+                   "'accounts' in the shipped system")
+    p.add_argument("--exchange", choices=("none", "p2p"), default=None,
+                   help="direct energy exchange between microgrids at the exchange fee "
+                   "(default: planning.exchange, 'none' in the shipped system)")
+    p.add_argument("--forbid-simultaneous", action="store_true",
+                   help="forbid charging and discharging a storage in the same step exactly "
+                   "(binaries; a MILP)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sesplan`` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -339,8 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "constraint generation (needs --gamma); ph: progressive hedging with "
                    "certified bounds, over MPI ranks (mpiexec -n N python -m mpi4py -m "
                    "framework.cli plan ... --method ph)")
-    p.add_argument("--mode", choices=("individual", "shared", "both"), default="both",
-                   help="who owns storage (default both, with the saving of sharing)")
+    _add_architecture(p)
     p.add_argument("--time-limit", type=float, default=None, help="solver time limit (s)")
     p.add_argument("--gamma", type=float, default=None,
                    help="ccg: steps per microgrid and day that may deviate (budget)")
@@ -384,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "coalition solves are spread over the ranks.")
     _add_system(p)
     p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
+    _add_architecture(p, storage=False)
     p.add_argument("--rules", default="shapley,nucleolus,least_core,proportional_cost,"
                    "proportional_energy", help="comma-separated rules among shapley, "
                    "nucleolus, least_core, proportional_cost, proportional_energy, "
@@ -406,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "which every microgrid gains.")
     _add_system(p)
     p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
+    _add_architecture(p, storage=False)
     p.add_argument("--energy-prices", default=None, metavar="P1,P2,...",
                    help="lease prices per kWh-year (default: a grid from the operator's "
                    "break-even to a microgrid's own annual cost)")
