@@ -420,6 +420,17 @@ class Planning:
         default)."""
         return architectures(self.storage, self.station, self.exchange)
 
+    @property
+    def shared_architecture(self) -> str:
+        """The shared station of these choices (``accounts`` by default, ``pooled``, with
+        ``+p2p`` when microgrids also exchange): what coalitions and leases share."""
+        return architectures("shared", self.station, self.exchange)[0]
+
+    @property
+    def individual_architecture(self) -> str:
+        """Own batteries under these choices (``individual``, or ``individual+p2p``)."""
+        return architectures("individual", self.station, self.exchange)[0]
+
 
 @dataclass(frozen=True)
 class System:
