@@ -16,6 +16,8 @@ ROWS = (
     ("  shedding", "shedding", "{:,.0f}"),
     ("storage energy (kWh)", "total_energy_kwh", "{:,.1f}"),
     ("storage power (kW)", "total_power_kw", "{:,.1f}"),
+    ("exchanged energy (MWh/yr)", "exchanged_mwh_per_yr", "{:,.1f}"),
+    ("full cycles per storage (1/yr)", "cycles", "{}"),
     ("self-sufficiency", "self_sufficiency", "{:.1%}"),
     ("curtailment share", "curtailment_share", "{:.1%}"),
     ("peak import (kW)", "peak_import_kw", "{:,.0f}"),
@@ -23,23 +25,35 @@ ROWS = (
 )
 
 
+def _cell(r: dict, key: str, fmt: str) -> str:
+    """One cell of the comparison table for the summary ``r`` of one architecture."""
+    diag = r.get("diagnostics", {})
+    if key == "exchanged_mwh_per_yr":
+        return fmt.format(diag.get("exchanged_kwh_per_yr", 0.0) / 1000.0)
+    if key == "cycles":
+        cycles = diag.get("equivalent_full_cycles_per_yr", {})
+        return ", ".join(f"{c:,.0f}" for c in cycles.values()) if cycles else "-"
+    return fmt.format(r.get(key, r["annual_cost_split"].get(key, r["kpis"].get(key))))
+
+
 def comparison_table(ds: xr.Dataset) -> str:
-    """A markdown table with one column per mode (and the saving of sharing, if both)."""
+    """A markdown table with one column per architecture, then the saving of sharing with
+    what it is made of, and every warning of the diagnostics."""
     s = summary(ds)
     modes = list(s["modes"])
     lines = ["| | " + " | ".join(modes) + " |", "|---|" + "---:|" * len(modes)]
     for label, key, fmt in ROWS:
-        cells = []
-        for mode in modes:
-            r = s["modes"][mode]
-            value = r.get(key, r["annual_cost_split"].get(key, r["kpis"].get(key)))
-            cells.append(fmt.format(value))
+        cells = [_cell(s["modes"][mode], key, fmt) for mode in modes]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if "saving_of_sharing_per_yr" in s:
         saving = s["saving_of_sharing_per_yr"]
         base = s["modes"]["individual"]["annual_cost"]
-        lines.append(f"\nSaving of sharing: {saving:,.0f} per year "
-                     f"({saving / base:.1%} of the individual cost).")
+        lines.append(f"\nSaving of sharing ({s['saving_of_sharing_versus']} station against "
+                     f"individual batteries; {s['saving_of_sharing_from']}): {saving:,.0f} per "
+                     f"year ({saving / base:.1%} of the individual cost).")
+    for mode in modes:
+        for warning in s["modes"][mode].get("diagnostics", {}).get("warnings", []):
+            lines.append(f"warning ({mode}): {warning}")
     return "\n".join(lines)
 
 

@@ -203,8 +203,27 @@ def read_result(path: str | Path) -> xr.Dataset:
     return ds
 
 
+def _diagnostics(r: xr.Dataset, built: list[str]) -> dict[str, Any]:
+    """The diagnostics of one architecture's result (:mod:`framework.diagnostics`)."""
+    out: dict[str, Any] = {}
+    for name in ("exchanged_kwh_per_yr", "exchange_station_kwh_per_yr",
+                 "exchange_p2p_kwh_per_yr"):
+        if name in r:
+            out[name] = float(r[name])
+    for name in ("equivalent_full_cycles_per_yr", "simultaneous_hours_per_yr",
+                 "simultaneous_kwh_per_yr"):
+        if name in r:
+            out[name] = {k: float(r[name].sel(storage=k)) for k in built}
+    if "relay" in r:
+        out["relay"] = [k for k in built if bool(r["relay"].sel(storage=k))]
+    out["warnings"] = [w for w in str(r["warnings"].values).split("\n") if w] \
+        if "warnings" in r else []
+    return out
+
+
 def summary(ds: xr.Dataset) -> dict[str, Any]:
-    """Objective, capacities and KPIs per mode, as plain Python values (for ``--json``)."""
+    """Objective, capacities, KPIs and diagnostics per architecture, as plain Python values
+    (for ``--json``); with the saving of sharing, what it is made of."""
     out: dict[str, Any] = {"method": ds.attrs.get("method"), "modes": {}}
     for mode in ds["mode"].values:
         r = ds.sel(mode=mode)
@@ -222,7 +241,10 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
             "kpis": {name: float(r[name]) for name in (
                 "self_sufficiency", "curtailment_share", "peak_import_kw", "co2_t_per_yr",
                 "shed_kwh_per_yr")},
+            "diagnostics": _diagnostics(r, built),
         }
     if "saving_of_sharing_per_yr" in ds.attrs:
         out["saving_of_sharing_per_yr"] = float(ds.attrs["saving_of_sharing_per_yr"])
+        out["saving_of_sharing_versus"] = str(ds.attrs.get("saving_of_sharing_versus", ""))
+        out["saving_of_sharing_from"] = str(ds.attrs.get("saving_of_sharing_from", ""))
     return out

@@ -94,7 +94,10 @@ def test_no_microgrid() -> None:
     ("tariff", "price_buy_per_kwh", [0.1, math.inf], "finite"),
     ("tariff", "price_sell_per_kwh", [], "non-empty"),
     ("history", "step_h", 5.0, "divides 24"),
-    ("planning", "mode", "together", "one of"),
+    ("planning", "storage", "together", "one of"),
+    ("planning", "station", "shared", "one of"),
+    ("planning", "exchange", "grid", "one of"),
+    ("planning", "forbid_simultaneous", "yes", "true or false"),
     ("planning", "days_per_year", 0.0, "> 0"),
 ])
 def test_invalid_value_names_section_and_key(section: str, key: str, value: Any,
@@ -180,7 +183,7 @@ def test_price_vector_of_the_wrong_length(key: str) -> None:
     with pytest.raises(InputError, match=rf"tariff\.{key}: expected 1 or 2 values.*got 3"):
         build_scenario_model(system, scenario_data(scenarios, 0), "individual")
     with pytest.raises(InputError, match=rf"tariff\.{key}"):
-        solve_ef(system, scenarios, "shared")
+        solve_ef(system, scenarios, "accounts")
 
 
 def test_price_vector_of_the_right_length_is_used_per_step() -> None:
@@ -237,7 +240,8 @@ def test_default_system_loads() -> None:
     assert system.name == "four-microgrids"
     assert system.names == ["households", "commerce", "farm", "industry"]
     assert len(system.tariff.price_buy_per_kwh) == system.history.steps_per_day == 24
-    assert system.planning.mode == "both"
+    assert system.planning.architectures == ["individual", "accounts"]
+    assert system.planning.shared_architecture == "accounts"
 
 
 # --- round trip --------------------------------------------------------------------------
@@ -255,7 +259,7 @@ def test_round_trip_with_every_optional_value_set() -> None:
         "name": "full",
         "history": {"source": "days", "path": "days.csv", "step_h": 0.5},
         "microgrid": [{"name": "a", "pv_kw": 3.0, "import_limit_kw": 5.0,
-                       "export_limit_kw": 0.0, "station_limit_kw": 2.0,
+                       "export_limit_kw": 0.0, "station_limit_kw": 2.0, "p2p_limit_kw": 1.5,
                        "columns": {"load_kw": "la", "pv_pu": "pa"}},
                       {"name": "b", "wind_kw": 4.0}],
         "tariff": {"price_buy_per_kwh": [0.1] * 24 + [0.2] * 24, "co2_price_per_kg": 0.05},
@@ -264,9 +268,26 @@ def test_round_trip_with_every_optional_value_set() -> None:
                     "module_energy_kwh": 4.0, "module_power_kw": 2.0, "max_modules": 7,
                     "fixed_cost": 10.0},
         "shared": {"capex_multiplier": 0.8, "exchange_fee_per_kwh": 0.01},
-        "planning": {"mode": "shared", "days_per_year": 360.0},
+        "planning": {"storage": "shared", "station": "pooled", "exchange": "p2p",
+                     "forbid_simultaneous": True, "days_per_year": 360.0},
     })
     data = system_to_dict(system)
     assert system_from_dict(data) == system
     assert data["tariff"]["price_buy_per_kwh"] == [0.1] * 24 + [0.2] * 24
     assert "path" not in system_to_dict(default_system())["history"]  # None left out
+    assert system.planning.architectures == ["pooled+p2p"]
+
+
+@pytest.mark.parametrize("storage, station, exchange, expected", [
+    ("both", "accounts", "none", ["individual", "accounts"]),
+    ("both", "pooled", "p2p", ["individual+p2p", "pooled+p2p"]),
+    ("none", "accounts", "p2p", ["p2p"]),
+    ("none", "pooled", "none", ["none"]),
+    ("individual", "pooled", "none", ["individual"]),
+    ("shared", "pooled", "none", ["pooled"]),
+])
+def test_planning_choices_name_the_architectures(storage: str, station: str, exchange: str,
+                                                 expected: list[str]) -> None:
+    planning = system_from_dict({"microgrid": [{"name": "a"}], "planning": {
+        "storage": storage, "station": station, "exchange": exchange}}).planning
+    assert planning.architectures == expected
