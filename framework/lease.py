@@ -1,28 +1,36 @@
-"""Leasing business model: a third-party station leases partitions to the microgrids.
+"""Leasing business model: a third-party station leases energy accounts to the microgrids.
 
-An operator builds the station and leases each microgrid ``i`` its own partition, energy
-``E_i`` (kWh) and power ``P_i`` (kW), at lease prices ``p_E`` (currency per kWh-year) and
-``p_P`` (currency per kW-year). The station is the sum of the partitions,
-``E = sum_i E_i``, ``P = sum_i P_i``.
+An operator builds an ``accounts`` station (``docs/formulation.md``, "Leasing on accounts")
+and leases each microgrid ``i`` a partition: energy ``E_i`` (kWh of station capacity) and
+power ``P_i`` (kW), at lease prices ``p_E`` (currency per kWh-year) and ``p_P`` (currency
+per kW-year). The lease gives ``i`` an energy account limited to
+``acc[i,t] <= e_i = (soc_max - soc_min) * E_i`` (usable energy above the floor) and
+``charge[i,t], discharge[i,t] <= q_i = P_i``; what ``i`` stores stays its own. In this
+sweep the operator builds the sum of the partitions, ``E = sum_i E_i``, ``P = sum_i P_i``
+(no overbooking: a station that only covers the accounts' sums in every scenario and step
+could be smaller, so the station cost below is an upper bound).
 
-**Best response.** Microgrid ``i`` chooses its partition as it would size its own storage
-if storage cost ``p_E`` per kWh and ``p_P`` per kW each year: the individual plan of ``i``
-on a transformed system (:func:`lease_system`, built with ``dataclasses.replace``, so the
-one model builder serves it unchanged) with
+**Best response.** Microgrid ``i`` chooses its partition as the ``accounts`` plan of the
+coalition ``{i}`` (one account in a station of its own, built by the one model builder) on
+a system where the station costs what the lease costs (:func:`lease_system`):
 
 * ``capex_energy_per_kwh = p_E``, ``capex_power_per_kw = p_P``, ``lifetime_yr = 1``,
-  ``discount_rate = 0``, ``om_fraction_per_yr = 0``: the annual factor ``crf + om`` is 1,
-  so the model's ``capex_annual = p_E E_i + p_P P_i`` is the rent (the bill);
-* ``degradation_cost_per_kwh = degradation + exchange_fee``: the partition sits at the
-  station, so the network-use fee is paid on the same throughput (charge plus discharge)
-  as the wear; the sum is booked under the cost term ``degradation``;
-* ``power_max_kw = min(power_max_kw, station_limit_kw[i])``: the connection to the station
-  bounds the useful partition power; ``energy_min_kwh`` is dropped (a bound on the station,
-  not on each partition), and modular sizing is off (partitions are continuous).
+  ``discount_rate = 0``, ``om_fraction_per_yr = 0``, station ``capex_multiplier = 1``: the
+  annual factor ``crf + om`` is 1, so the model's ``capex_annual = p_E E_i + p_P P_i`` is
+  the rent (the bill); ``energy_min_kwh`` is dropped (a bound on the station, not on each
+  partition), and modular sizing is off (partitions are continuous);
+* unchanged: the account's dynamics, the connection limit ``charge, discharge <=
+  station_limit_kw[i]``, the network fee ``exchange_fee_per_kwh`` on the energy metered at
+  ``i``'s connection (charge plus discharge) and the cells' wear
+  ``degradation_cost_per_kwh`` on the same throughput (passed on to the lessee at cost).
 
 Its annual cost under the lease is ``L_i = p_E E_i + p_P P_i + O_i`` (``O_i``: expected
-annual operating cost), its saving ``S_i = v_i - L_i`` against building alone (``v_i``: its
-individual optimum with its own storage at the real prices).
+annual operating cost, fee and wear included), its saving ``S_i = v_i - L_i`` against
+building alone (``v_i``: its ``individual`` optimum with its own battery at the real prices,
+no fee). The best responses are independent of each other: leases are accounts, so no
+energy moves between microgrids. A pooled station or ``p2p`` exchange would make each
+microgrid's best response depend on the others' (a game this sweep does not model), so
+:func:`lease_sweep` refuses ``planning.station = "pooled"`` and ``planning.exchange = "p2p"``.
 
 **Operator.** Station cost ``K = (crf + om) * mult * (c_E E + c_P P)`` (annualised capex with
 the station's capex multiplier, plus O&M); rents ``R = sum_i (p_E E_i + p_P P_i)``;
@@ -51,11 +59,15 @@ from framework.system import System
 
 log = logging.getLogger(__name__)
 
+#: What a lease is: an energy account of a shared station.
+LEASE_ARCHITECTURE = "accounts"
+#: What a microgrid that does not lease does: build its own battery.
+STANDALONE_ARCHITECTURE = "individual"
 
-def lease_system(system: System, microgrid: str, energy_price: float,
-                 power_price: float) -> System:
-    """The system on which ``microgrid``'s best response to the lease prices is its
-    individual plan (see the module docstring for every change).
+
+def lease_system(system: System, energy_price: float, power_price: float) -> System:
+    """The system on which a microgrid's best response to the lease prices is its
+    ``accounts`` plan alone (see the module docstring for every change).
 
     Parameters
     ----------
@@ -68,17 +80,25 @@ def lease_system(system: System, microgrid: str, energy_price: float,
             and energy_price >= 0 and power_price >= 0):
         raise InputError(f"lease prices: expected finite numbers >= 0, got energy "
                          f"{energy_price!r}, power {power_price!r}")
-    mg = next(m for m in system.microgrids if m.name == microgrid)
-    tech = system.storage
-    limits = [v for v in (tech.power_max_kw, mg.station_limit_kw) if v is not None]
     storage = replace(
-        tech, capex_energy_per_kwh=float(energy_price), capex_power_per_kw=float(power_price),
-        lifetime_yr=1.0, discount_rate=0.0, om_fraction_per_yr=0.0,
-        degradation_cost_per_kwh=tech.degradation_cost_per_kwh
-        + system.shared.exchange_fee_per_kwh,
-        power_max_kw=min(limits) if limits else None, energy_min_kwh=None,
-        module_energy_kwh=None, module_power_kw=None, fixed_cost=0.0)
-    return replace(system, storage=storage)
+        system.storage, capex_energy_per_kwh=float(energy_price),
+        capex_power_per_kw=float(power_price), lifetime_yr=1.0, discount_rate=0.0,
+        om_fraction_per_yr=0.0, energy_min_kwh=None, module_energy_kwh=None,
+        module_power_kw=None, fixed_cost=0.0)
+    return replace(system, storage=storage, shared=replace(system.shared, capex_multiplier=1.0))
+
+
+def check_lease_planning(system: System) -> None:
+    """A lease is an account of an ``accounts`` station without ``p2p`` exchange; any other
+    planning choice is an :class:`InputError` that says how to choose accounts."""
+    planning = system.planning
+    if planning.shared_architecture != LEASE_ARCHITECTURE:
+        raise InputError(
+            f"planning: a lease is an energy account of an accounts station without direct "
+            f"exchange (station 'accounts', exchange 'none'); got station "
+            f"{planning.station!r}, exchange {planning.exchange!r}, under which each "
+            f"microgrid's best response would depend on the others' (choose --station "
+            f"accounts --exchange none)")
 
 
 def operator_unit_costs(system: System) -> tuple[float, float]:
@@ -124,26 +144,35 @@ def lease_sweep(system: System, scenarios: xr.Dataset,
         As for :func:`framework.game.values.solve_tasks` (every best response and every
         standalone plan is one cached task, spread over the MPI ranks).
 
+    Raises
+    ------
+    InputError
+        If the system's planning chooses a pooled station or ``p2p`` exchange
+        (:func:`check_lease_planning`).
+
     Returns
     -------
     xr.Dataset
         Dimensions ``energy_price``, ``power_price``, ``microgrid``. Per microgrid and
-        price pair: ``lease_energy_kwh`` ``E_i``, ``lease_power_kw`` ``P_i``, ``bill``
+        price pair: ``lease_energy_kwh`` ``E_i``, ``account_limit_kwh``
+        ``e_i = (soc_max - soc_min) E_i``, ``lease_power_kw`` ``P_i``, ``bill``
         (rent), ``operating_cost`` ``O_i``, ``lease_cost`` ``L_i``, ``saving`` ``S_i``; per
         microgrid ``standalone_cost`` ``v_i``; per price pair ``station_energy_kwh``,
         ``station_power_kw``, ``rent``, ``station_cost``, ``profit``, ``margin``,
         ``all_gain`` (every ``S_i >= 0``), ``feasible`` (``all_gain`` and profit ``>= 0``).
-        ``attrs``: the chosen prices and their profit, rents and station
-        (``chosen_*``; NaN and ``feasible = 0`` when no price pair is feasible), the
-        operator's unit costs. All money in currency/yr.
+        ``attrs``: ``architecture`` (``accounts``: what is leased),
+        ``standalone_architecture`` (``individual``), the chosen prices and their profit,
+        rents and station (``chosen_*``; NaN and ``feasible = 0`` when no price pair is
+        feasible), the operator's unit costs. All money in currency/yr.
     """
+    check_lease_planning(system)
     check_scenarios_match(system, scenarios)
     default_e, default_p = default_prices(system, grid)
     pe = _prices(default_e if energy_prices is None else energy_prices, "energy_prices")
     pp = _prices(default_p if power_prices is None else power_prices, "power_prices")
     players = system.names
-    tasks = [Task(system, (i,), "individual") for i in players]
-    tasks += [Task(lease_system(system, i, e, p), (i,), "individual")
+    tasks = [Task(system, (i,), STANDALONE_ARCHITECTURE) for i in players]
+    tasks += [Task(lease_system(system, e, p), (i,), LEASE_ARCHITECTURE)
               for e in pe for p in pp for i in players]
     values, stats = solve_tasks(tasks, scenarios, cache_dir=cache_dir, comm=comm,
                                 time_limit_s=time_limit_s, label="lease plan")
@@ -167,7 +196,10 @@ def lease_sweep(system: System, scenarios: xr.Dataset,
     dims3 = ("energy_price", "power_price", "microgrid")
     dims2 = ("energy_price", "power_price")
     ds = xr.Dataset(
-        {"lease_energy_kwh": (dims3, energy), "lease_power_kw": (dims3, power),
+        {"lease_energy_kwh": (dims3, energy),
+         "account_limit_kwh": (dims3, energy * (system.storage.soc_max_frac
+                                                - system.storage.soc_min_frac)),
+         "lease_power_kw": (dims3, power),
          "bill": (dims3, bill), "operating_cost": (dims3, lease_cost - bill),
          "lease_cost": (dims3, lease_cost), "saving": (dims3, saving),
          "standalone_cost": ("microgrid", alone),
@@ -178,15 +210,17 @@ def lease_sweep(system: System, scenarios: xr.Dataset,
                                     np.nan)),
          "all_gain": (dims2, all_gain.astype(int)), "feasible": (dims2, feasible.astype(int))},
         coords={"energy_price": pe, "power_price": pp, "microgrid": players})
-    units = {"lease_energy_kwh": "kWh", "lease_power_kw": "kW", "station_energy_kwh": "kWh",
-             "station_power_kw": "kW", "margin": "1", "energy_price": "currency/kWh/yr",
-             "power_price": "currency/kW/yr"}
+    units = {"lease_energy_kwh": "kWh", "account_limit_kwh": "kWh", "lease_power_kw": "kW",
+             "station_energy_kwh": "kWh", "station_power_kw": "kW", "margin": "1",
+             "energy_price": "currency/kWh/yr", "power_price": "currency/kW/yr"}
     for name in ds.variables:
         ds[name].attrs["units"] = units.get(str(name), "currency/yr")
     for name in ("all_gain", "feasible", "microgrid"):
         ds[name].attrs.pop("units")
     chosen = _choose(ds)
-    ds.attrs = provenance(system, scenarios, "lease", cache_dir=str(cache_dir or ""),
+    ds.attrs = provenance(system, scenarios, "lease", architecture=LEASE_ARCHITECTURE,
+                          standalone_architecture=STANDALONE_ARCHITECTURE,
+                          cache_dir=str(cache_dir or ""),
                           cache_hits=stats.cache_hits, solved=stats.solved, ranks=stats.ranks,
                           solves_wall_s=stats.wall_s, operator_energy_cost_per_kwh_yr=unit_e,
                           operator_power_cost_per_kw_yr=unit_p, **chosen)
@@ -219,6 +253,7 @@ def _choose(ds: xr.Dataset) -> dict[str, float]:
 def lease_summary(ds: xr.Dataset) -> dict[str, Any]:
     """The chosen prices with each microgrid's partition, bill and saving (for ``--json``)."""
     out: dict[str, Any] = {"method": ds.attrs.get("method"),
+                           "architecture": str(ds.attrs["architecture"]),
                            "feasible": bool(ds.attrs["chosen_feasible"]),
                            "n_price_pairs": int(ds["feasible"].size),
                            "n_feasible": int(ds["feasible"].sum()),
@@ -239,16 +274,19 @@ def lease_summary(ds: xr.Dataset) -> dict[str, Any]:
         "margin": float(at["margin"]), "station_energy_kwh": float(at["station_energy_kwh"]),
         "station_power_kw": float(at["station_power_kw"]),
         "microgrids": {str(i): {name: float(at[name].sel(microgrid=i)) for name in (
-            "lease_energy_kwh", "lease_power_kw", "bill", "operating_cost", "lease_cost",
-            "saving")} for i in ds["microgrid"].values}}
+            "lease_energy_kwh", "account_limit_kwh", "lease_power_kw", "bill",
+            "operating_cost", "lease_cost", "saving")} for i in ds["microgrid"].values}}
     return out
 
 
 def lease_table(ds: xr.Dataset) -> str:
-    """Plain text: operator profit over the price grid (``*``: feasible), then the chosen
-    prices with each microgrid's partition, bill and saving."""
+    """Plain text: what is leased, operator profit over the price grid (``*``: feasible),
+    then the chosen prices with each microgrid's partition, bill and saving."""
     pp = ds["power_price"].values
-    lines = [("operator profit (currency/yr); rows: energy price per kWh-yr, columns: power "
+    lines = [(f"each microgrid leases an energy account of an {ds.attrs['architecture']} "
+              f"station (alone: an own battery); the operator builds the sum of the "
+              f"partitions"),
+             ("operator profit (currency/yr); rows: energy price per kWh-yr, columns: power "
               "price per kW-yr; * every microgrid gains"),
              f"{'':>10}" + "".join(f"{p:>14.2f}" for p in pp)]
     for e in ds["energy_price"].values:

@@ -1,6 +1,7 @@
 """Cooperative game of the microgrids: coalition values, allocation rules, core checks.
 
-``values``: ``v(C)`` from the planning model (cached, spread over MPI ranks);
+``values``: ``v(C)`` from the planning model under the system's shared architecture
+(``accounts`` by default; cached per architecture, spread over MPI ranks);
 ``rules``: Shapley (exact and sampled), nucleolus, least core, proportional rules and the
 checks of an allocation, on any cost game ``{frozenset: cost}``; ``allocate``: both together
 as one ``xr.Dataset``. See ``docs/allocation.md``.

@@ -6,10 +6,12 @@ dimensions ``rule``, ``microgrid`` and ``coalition`` (labels ``a+b+c``):
 
 * ``coalition_cost`` ``v(C)`` (currency/yr), ``coalition_cap_energy_kwh``,
   ``coalition_cap_power_kw`` (the coalition's station; a singleton's own storage),
-  ``coalition_size``, ``coalition_mode``, ``coalition_cached``, ``coalition_solve_s``,
+  ``coalition_size``, ``coalition_mode`` (its architecture: ``individual`` for a singleton,
+  the shared architecture otherwise), ``coalition_cached``, ``coalition_solve_s``,
   ``member`` (coalition x microgrid, 0/1);
-* ``standalone_cost`` ``v({i})``, ``station_throughput_kwh_per_yr`` (grand coalition:
-  charge plus discharge of each microgrid through the station);
+* ``standalone_cost`` ``v({i})``, ``metered_kwh_per_yr`` (grand coalition: the energy each
+  microgrid moves to and from the station plus its p2p flows, metered at its connection;
+  the weights of ``proportional_energy``);
 * ``allocation`` ``x_i`` (rule x microgrid, currency/yr), ``saving`` ``v({i}) - x_i``,
   ``saving_share`` (saving over the total saving);
 * per rule ``efficiency_gap`` ``x(N) - v(N)``, ``individually_rational``, ``in_core``,
@@ -19,6 +21,11 @@ dimensions ``rule``, ``microgrid`` and ``coalition`` (labels ``a+b+c``):
   microgrid's average marginal contribution to the station's size; they sum to the grand
   coalition's station);
 * with ``sampled_shapley``: ``shapley_std_error``, ``shapley_ci_low``, ``shapley_ci_high``.
+
+``attrs["architecture"]`` is what the coalitions share (``system.planning.shared_architecture``,
+``accounts`` by default), ``attrs["saving_of_sharing_from"]`` what the saving is made of
+(``storage sharing`` for ``accounts``; ``storage sharing and energy exchange`` where energy
+moves between microgrids).
 """
 
 from __future__ import annotations
@@ -31,10 +38,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from framework.architecture import architecture
 from framework.errors import InputError
 from framework.game import rules as r
 from framework.game.values import CoalitionValues, coalition_values
-from framework.results import provenance
+from framework.results import provenance, saving_source
 from framework.system import System
 
 RULES = ("shapley", "nucleolus", "least_core", "proportional_cost", "proportional_energy")
@@ -72,6 +80,10 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
              n_permutations: int = 200, seed: int = 0, confidence: float = 0.95,
              time_limit_s: float | None = None) -> xr.Dataset:
     """Coalition values of ``system`` on ``scenarios``, then the allocation rules.
+
+    Coalitions of two or more share ``system.planning.shared_architecture`` (``accounts``
+    unless the planning chooses ``pooled`` or ``p2p`` exchange); each microgrid alone has its
+    own battery (:func:`framework.game.values.coalition_values`).
 
     Parameters
     ----------
@@ -119,10 +131,11 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
                        ) -> xr.Dataset:
     """Apply the allocation rules to solved coalition values (no planning solve here).
 
-    See the module docstring for the variables; ``attrs`` hold ``grand_cost``,
-    ``standalone_total``, ``saving_of_sharing_per_yr``, ``core_check`` (``complete`` or
-    the number of coalitions checked), and with a full game ``least_core_epsilon`` and
-    ``core_empty``.
+    See the module docstring for the variables; ``attrs`` hold ``architecture`` (what the
+    coalitions share), ``standalone_architecture`` (``individual``), ``grand_cost``,
+    ``standalone_total``, ``saving_of_sharing_per_yr``, ``saving_of_sharing_from``,
+    ``core_check`` (``complete`` or the number of coalitions checked), and with a full game
+    ``least_core_epsilon`` and ``core_empty``.
     """
     rules = check_rules(rules)
     players = values.players
@@ -133,7 +146,7 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
         raise InputError(f"rules {missing}: need all {2 ** len(players) - 1} coalition values, "
                          f"got {len(game)}")
     grand = values.values[frozenset(players)]
-    throughput = [grand.throughput_kwh_per_yr[p] for p in players]
+    metered = [grand.metered_kwh_per_yr[p] for p in players]
     attrs: dict[str, Any] = {}
     data: dict[str, Any] = {}
     allocations: dict[str, dict[str, float]] = {}
@@ -149,7 +162,7 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
         elif rule == "proportional_cost":
             allocations[rule] = r.proportional_to_standalone(game, players)
         elif rule == "proportional_energy":
-            allocations[rule] = r.proportional(game, dict(zip(players, throughput)), players)
+            allocations[rule] = r.proportional(game, dict(zip(players, metered)), players)
         else:
             sampled = r.sampled_shapley(game.__getitem__, players, n_permutations, seed,
                                         confidence)
@@ -177,7 +190,7 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
         "member": (("coalition", "microgrid"), [[int(p in v.coalition) for p in players]
                                                 for v in coalitions]),
         "standalone_cost": ("microgrid", alone),
-        "station_throughput_kwh_per_yr": ("microgrid", throughput),
+        "metered_kwh_per_yr": ("microgrid", metered),
         "allocation": (("rule", "microgrid"), [_row(allocations[x], players) for x in rules]),
         "saving": (("rule", "microgrid"), saved),
         "saving_share": (("rule", "microgrid"), saved / total_saving if abs(total_saving)
@@ -204,11 +217,13 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
             ds[name].attrs["units"] = "currency/yr"
     for name, unit in (("coalition_cap_energy_kwh", "kWh"), ("coalition_cap_power_kw", "kW"),
                        ("capacity_share_energy_kwh", "kWh"), ("capacity_share_power_kw", "kW"),
-                       ("station_throughput_kwh_per_yr", "kWh/yr"), ("coalition_solve_s", "s")):
+                       ("metered_kwh_per_yr", "kWh/yr"), ("coalition_solve_s", "s")):
         if name in ds:
             ds[name].attrs["units"] = unit
-    attrs.update(grand_cost=float(game[frozenset(players)]), standalone_total=float(sum(alone)),
+    attrs.update(architecture=values.architecture, standalone_architecture="individual",
+                 grand_cost=float(game[frozenset(players)]), standalone_total=float(sum(alone)),
                  saving_of_sharing_per_yr=float(total_saving),
+                 saving_of_sharing_from=saving_source(values.architecture),
                  core_check="complete" if full else f"{len(game) - 1} of "
                  f"{2 ** len(players) - 2} proper coalitions")
     if lc is not None:
@@ -223,6 +238,8 @@ def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
     players = [str(p) for p in ds["microgrid"].values]
     out: dict[str, Any] = {
         "method": ds.attrs.get("method"),
+        "architecture": str(ds.attrs["architecture"]),
+        "sharing": sharing_text(str(ds.attrs["architecture"])),
         "grand_cost": float(ds.attrs["grand_cost"]),
         "standalone_cost": dict(zip(players, map(float, ds["standalone_cost"].values))),
         "saving_of_sharing_per_yr": float(ds.attrs["saving_of_sharing_per_yr"]),
@@ -260,12 +277,26 @@ def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
     return out
 
 
+def sharing_text(arch: str) -> str:
+    """What the coalitions of an allocation share and what their saving is, in words:
+    ``coalitions share an accounts station (alone: an own battery): the saving is storage
+    sharing``."""
+    a = architecture(arch)
+    what = f"an {a.station} station" if a.station == "accounts" else f"a {a.station} station"
+    if a.p2p:
+        what += " and exchange energy directly (p2p)"
+    return (f"coalitions share {what} (alone: an own battery): the saving is "
+            f"{saving_source(arch)}")
+
+
 def allocation_table(ds: xr.Dataset) -> str:
-    """A plain-text table: cost share and saving per microgrid and rule, then the checks."""
+    """A plain-text table: what the coalitions share, then the cost share per microgrid and
+    rule, then the checks."""
     players = [str(p) for p in ds["microgrid"].values]
     rules = [str(x) for x in ds["rule"].values]
     width = max(12, *(len(x) for x in rules))
-    lines = [f"{'microgrid':<14}{'alone':>14}" + "".join(f"{x:>{width + 2}}" for x in rules)]
+    lines = [sharing_text(str(ds.attrs["architecture"])),
+             f"{'microgrid':<14}{'alone':>14}" + "".join(f"{x:>{width + 2}}" for x in rules)]
     for j, p in enumerate(players):
         cells = "".join(f"{float(ds['allocation'].sel(rule=x)[j]):>{width + 2},.0f}"
                         for x in rules)

@@ -1,7 +1,8 @@
 """Allocation rules for a cost game and the checks of an allocation (no solver but small LPs).
 
 A cost game is a mapping ``{frozenset of players: cost}``: ``c(C)`` is what coalition ``C``
-pays when it cooperates (here: the annual cost of ``C`` sharing one station), ``c(N)`` the
+pays when it cooperates (here: the annual cost of ``C`` sharing the system's station, an
+``accounts`` one by default; see :mod:`framework.game.values`), ``c(N)`` the
 grand coalition's cost. An allocation ``x`` splits ``c(N)`` among the players. For a cost
 game the excess of a coalition is ``e(C, x) = x(C) - c(C)`` with ``x(C) = sum_{i in C} x_i``:
 positive when ``C`` pays more together in ``x`` than on its own. The core is

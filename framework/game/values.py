@@ -1,8 +1,12 @@
 """Coalition values ``v(C)`` from the planning model: cached, and spread over MPI ranks.
 
-``v(C)`` is the optimal annual cost (currency/yr) of coalition ``C`` sharing one station,
-``solve_ef(system, scenarios, "shared", microgrids=C)``; a singleton ``v({i})`` is
-microgrid ``i`` with its own storage (``"individual"`` mode restricted to ``{i}``). Every
+``v(C)`` is the optimal annual cost (currency/yr) of coalition ``C`` under the system's
+shared architecture, ``system.planning.shared_architecture``: by default ``accounts`` (one
+station of energy accounts: storage sharing, no energy moves between microgrids), or
+``pooled`` (one state of charge: storage sharing and energy exchange at the station's bus),
+with ``+p2p`` when microgrids also exchange directly; ``solve_ef(system, scenarios, arch,
+microgrids=C)``. A singleton ``v({i})`` is microgrid ``i`` alone with its own battery
+(``individual`` restricted to ``{i}``; a microgrid alone has nobody to exchange with). Every
 solve is independent of the others. Under ``mpiexec -n R`` (``mpi4py.MPI.COMM_WORLD`` of size
 ``R > 1``) rank 0 looks the coalitions up in the cache, the missing ones are dealt to the
 ranks (largest coalition first, each to the least loaded rank), rank 0 gathers the values,
@@ -10,9 +14,10 @@ writes the cache and broadcasts them; only rank 0 logs.
 
 The cache is a folder of small JSON files, one per solve, named by a SHA-256 hash of what
 determines the solve: the model-relevant configuration (tariff, storage, station, days per
-year, step, and the coalition's microgrids), the scenario data of those microgrids
-(probabilities and profiles, bit for bit), the coalition and the mode. A rerun, a second
-allocation rule, or a system with more microgrids finds the solved coalitions there.
+year, whether simultaneous charge and discharge are forbidden, step, and the coalition's
+microgrids), the scenario data of those microgrids (probabilities and profiles, bit for bit),
+the coalition and its architecture: a ``pooled`` value is never reused for ``accounts``, while
+the singletons (``individual`` under every shared architecture) are.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 import xarray as xr
 
 from framework import __version__
+from framework.architecture import architecture
 from framework.errors import InputError
 from framework.io import atomic_path
 from framework.model import check_scenarios_match
@@ -39,12 +45,13 @@ from framework.system import System
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class Task:
-    """One independent solve: coalition ``coalition`` of ``system`` in ``mode``."""
+    """One independent solve: coalition ``coalition`` of ``system`` under the architecture
+    ``mode`` (a name of :data:`framework.architecture.ARCHITECTURES`)."""
 
     system: System
     coalition: tuple[str, ...]
@@ -59,16 +66,23 @@ class CoalitionValue:
     ----------
     coalition : tuple of str
         Members, in the system's order.
-    mode : {"individual", "shared"}
+    mode : str
+        Its architecture: ``individual`` for a singleton, the shared architecture
+        (``accounts``, ``pooled``, ...) for a larger coalition.
     annual_cost : float
         ``v(C)``: optimal annual cost, capex plus expected operation (currency/yr).
     capex_annual : float
         Its annualised storage investment and O&M (currency/yr).
     cap_energy_kwh, cap_power_kw : float
         Storage built: the station's (shared), or the sum of own storages (kWh, kW).
-    throughput_kwh_per_yr : dict
-        Per member, energy moved into and out of its storage or the station,
-        ``days_per_year * sum_s pi_s * sum_t dt * (charge + discharge)`` (kWh/yr).
+    metered_kwh_per_yr : dict
+        Per member, the energy metered at its connection (what pays the exchange fee):
+        to and from the station plus p2p sent and received,
+        ``days_per_year * sum_s pi_s * sum_t dt * (charge + discharge + p2p_out + p2p_in)``
+        (kWh/yr), with ``charge``, ``discharge`` counted only at a shared station (an own
+        battery meters nothing). Under ``accounts`` a member's station flows serve its own
+        account only; where energy moves (``pooled``, ``+p2p``) they are those of the
+        optimum with the least metered flow (:func:`framework.solve.ef.least_exchange`).
     termination : str
         HiGHS termination (only ``optimal`` values are cached).
     solve_s : float
@@ -83,7 +97,7 @@ class CoalitionValue:
     capex_annual: float
     cap_energy_kwh: float
     cap_power_kw: float
-    throughput_kwh_per_yr: dict[str, float]
+    metered_kwh_per_yr: dict[str, float]
     termination: str
     solve_s: float
     cached: bool = False
@@ -113,9 +127,9 @@ class SolveStats:
     solve_s_per_rank: list[float] = field(default_factory=list)
 
 
-def default_mode(coalition: Sequence[str]) -> str:
-    """``individual`` for a single microgrid (its own storage), ``shared`` otherwise."""
-    return "individual" if len(coalition) == 1 else "shared"
+def coalition_architecture(coalition: Sequence[str], shared: str) -> str:
+    """``individual`` for a single microgrid (its own battery), ``shared`` otherwise."""
+    return "individual" if len(coalition) == 1 else shared
 
 
 def all_coalitions(players: Sequence[str]) -> list[tuple[str, ...]]:
@@ -146,6 +160,7 @@ def cache_key(task: Task, scenarios: xr.Dataset) -> str:
         "format": CACHE_FORMAT,
         "mode": task.mode,
         "coalition": members,
+        "forbid_simultaneous": system.planning.forbid_simultaneous,
         "microgrids": [asdict(mgs[name]) for name in members],
         "profiles": [_profile_digest(scenarios, name) for name in members],
         "probability": np.asarray(scenarios["probability"].values, dtype=float).tolist(),
@@ -168,13 +183,16 @@ def solve_coalition(task: Task, scenarios: xr.Dataset,
     ds = ef.solve_ef(task.system, scenarios, task.mode, microgrids=list(task.coalition),
                      time_limit_s=time_limit_s).sel(mode=task.mode)
     dt = float(scenarios.attrs["step_h"])
-    moved = _annual(ds, ((ds["charge_kw"] + ds["discharge_kw"]) * dt).sum("step"), task.system)
+    flow = ds["p2p_in_kw"] + ds["p2p_out_kw"]
+    if architecture(task.mode).shared:
+        flow = flow + ds["charge_kw"] + ds["discharge_kw"]
+    metered = _annual(ds, (flow * dt).sum("step"), task.system)
     return CoalitionValue(
         coalition=task.coalition, mode=task.mode, annual_cost=float(ds["annual_cost"]),
         capex_annual=float(ds["capex_annual"]),
         cap_energy_kwh=float(ds["cap_energy_kwh"].sum()),
         cap_power_kw=float(ds["cap_power_kw"].sum()),
-        throughput_kwh_per_yr={str(i): float(moved.sel(microgrid=i)) for i in task.coalition},
+        metered_kwh_per_yr={str(i): float(metered.sel(microgrid=i)) for i in task.coalition},
         termination=str(ds["termination"].values), solve_s=time.perf_counter() - start)
 
 
@@ -321,12 +339,16 @@ class CoalitionValues:
     ----------
     players : tuple of str
         The system's microgrids, in its order.
+    architecture : str
+        What every coalition of two or more shares (``accounts``, ``pooled``, ...); a
+        singleton is ``individual``.
     values : dict
         ``{frozenset(C): CoalitionValue}``.
     stats : SolveStats
     """
 
     players: tuple[str, ...]
+    architecture: str
     values: dict[frozenset[str], CoalitionValue]
     stats: SolveStats
 
@@ -345,8 +367,10 @@ def coalition_values(system: System, scenarios: xr.Dataset,
                      time_limit_s: float | None = None) -> CoalitionValues:
     """``v(C)`` for every coalition ``C`` (default: all ``2^n - 1``) of the system's microgrids.
 
-    Singletons are solved in ``individual`` mode (own storage), larger coalitions in
-    ``shared`` mode (one station), both restricted to the coalition. See
+    Singletons are solved with their own battery (``individual``), larger coalitions under
+    the system's shared architecture ``system.planning.shared_architecture`` (``accounts``
+    by default; ``pooled``, ``accounts+p2p``, ... as the planning chooses), both restricted
+    to the coalition. See
     :func:`solve_tasks` for the cache and the MPI distribution; the result is the same on
     every rank.
     """
@@ -362,7 +386,8 @@ def coalition_values(system: System, scenarios: xr.Dataset,
                              f"{list(players)}, got unknown {unknown or 'an empty one'}")
         wanted = sorted((tuple(p for p in players if p in c) for c in unique),
                         key=lambda c: (len(c), [players.index(p) for p in c]))
-    tasks = [Task(system, c, default_mode(c)) for c in wanted]
+    shared = system.planning.shared_architecture
+    tasks = [Task(system, c, coalition_architecture(c, shared)) for c in wanted]
     values, stats = solve_tasks(tasks, scenarios, cache_dir=cache_dir, comm=comm,
                                 time_limit_s=time_limit_s)
-    return CoalitionValues(players, {frozenset(v.coalition): v for v in values}, stats)
+    return CoalitionValues(players, shared, {frozenset(v.coalition): v for v in values}, stats)

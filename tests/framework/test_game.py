@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from framework.errors import InputError
 from framework.game import (
     allocate,
     allocation_dataset,
+    allocation_table,
     check_allocation,
     coalition_values,
     core_is_empty,
@@ -202,7 +204,10 @@ def test_deal_balances_ranks() -> None:
 
 # lossless storage, annuity factor 1: own storage costs 0.1 per kWh and 0.05 per kW and the
 # station half that; buying at 0.1 in step 0 and 0.5 in step 1, each microgrid stores its
-# whole step-1 load L: v(C) = 0.1 L(C) + m(C) * 0.15 L(C), m = 1 alone, 0.5 shared.
+# whole step-1 load L: v(C) = 0.1 L(C) + m(C) * 0.15 L(C), m = 1 alone, 0.5 in a station.
+# Coalitions share the system's default station, accounts. Nobody charges while another
+# discharges in the same step, so accounts, pooled and the old gross-flow station all give
+# these values (the game of test_coalition_values_by_architecture tells them apart).
 LOADS = {"a": 10.0, "b": 6.0, "c": 4.0, "d": 2.0}
 
 
@@ -245,11 +250,13 @@ def test_coalition_values_by_hand_and_cache(tmp_path: Path, count_solves: list[i
     for c, value in first.values.items():
         assert value.annual_cost == pytest.approx(by_hand(c), abs=1e-6)
         assert value.cap_energy_kwh == pytest.approx(sum(LOADS[p] for p in c), abs=1e-6)
-        assert value.mode == ("individual" if len(c) == 1 else "shared")
-    # 20 kWh into the station and out again; which microgrid buys it for the others is a
-    # tie (one tariff for all), so only the total is unique
+        assert value.mode == ("individual" if len(c) == 1 else "accounts")
+    assert first.architecture == "accounts"
+    # each account holds its own microgrid's step-1 load: L_i in and out again, unique
+    # (with the old gross-flow station who bought for the others was a tie, only the total
+    # 40 was unique)
     grand = first.values[f("abc")]
-    assert sum(grand.throughput_kwh_per_yr.values()) == pytest.approx(40.0)
+    assert grand.metered_kwh_per_yr == pytest.approx({p: 2 * LOADS[p] for p in "abc"})
     assert len(list(tmp_path.glob("*.json"))) == 7
     again = coalition_values(system, scenarios, cache_dir=tmp_path)
     assert count_solves[0] == 7  # nothing solved again
@@ -274,15 +281,15 @@ def test_allocation_on_solved_game(tmp_path: Path, count_solves: list[int]) -> N
     assert ds.attrs["saving_of_sharing_per_yr"] == pytest.approx(saving, abs=1e-6)
     # By hand, with L = 20 in all: the core is the single point where every pair saves
     # exactly 0.075 L(C) (the three pair constraints add up to the total saving 1.5), so
-    # saving_i = 0.075 L_i for the nucleolus, the least core and the proportional rule.
+    # saving_i = 0.075 L_i for the nucleolus, the least core and both proportional rules
+    # (each account moves 2 L_i, so the energy weights are the loads too).
     # Shapley: i's marginal cost is 0.25 L_i first, 0.175 L_i - 0.075 L_j second and
     # 0.175 L_i last, so x_i = 0.2 L_i - 0.0125 (L - L_i), saving_i = 0.0375 L_i + 0.25,
     # and {a, b} saves 1.1 < 1.2: Shapley is not in the core.
     core = [0.075 * LOADS[p] for p in "abc"]
-    moved = ds["station_throughput_kwh_per_yr"].values
+    assert ds["metered_kwh_per_yr"].values == pytest.approx([20.0, 12.0, 8.0], abs=1e-6)
     expected = {"shapley": [0.0375 * LOADS[p] + 0.25 for p in "abc"], "nucleolus": core,
-                "least_core": core, "proportional_cost": core,
-                "proportional_energy": list(saving * moved / moved.sum())}
+                "least_core": core, "proportional_cost": core, "proportional_energy": core}
     for rule, values in expected.items():
         assert float(ds["allocation"].sel(rule=rule).sum()) == pytest.approx(grand, abs=1e-6)
         assert ds["saving"].sel(rule=rule).values == pytest.approx(values, abs=1e-5)
@@ -293,6 +300,12 @@ def test_allocation_on_solved_game(tmp_path: Path, count_solves: list[int]) -> N
     assert float(ds["max_excess"].sel(rule="shapley")) == pytest.approx(0.1, abs=1e-6)
     assert ds["capacity_share_energy_kwh"].values == pytest.approx([10, 6, 4], abs=1e-6)
     assert ds.attrs["core_empty"] == 0
+    assert (ds.attrs["architecture"], ds.attrs["saving_of_sharing_from"]) == (
+        "accounts", "storage sharing")
+    assert ds["coalition_mode"].values.tolist() == ["individual"] * 3 + ["accounts"] * 4
+    assert allocation_table(ds).splitlines()[0] == (
+        "coalitions share an accounts station (alone: an own battery): the saving is "
+        "storage sharing")
     solved = count_solves[0]
     again = allocate(system, scenarios, ["nucleolus"], cache_dir=tmp_path)  # a second rule
     assert count_solves[0] == solved and again.attrs["cache_hits"] == 7
@@ -307,6 +320,65 @@ def test_allocation_on_solved_game(tmp_path: Path, count_solves: list[int]) -> N
     assert ds.attrs["core_check"] == "3 of 6 proper coalitions"
     with pytest.raises(InputError, match="need all 7"):
         allocation_dataset(only, ["shapley"])
+
+def exchange_game(**planning: str) -> tuple[Any, Any]:
+    """Two microgrids, the storage of :func:`tiny` (station at half price) and a fee of 0.02
+    per kWh metered at a connection. Step 0: no load. Step 1: a has 10 kW of PV for a load
+    of 4 (a surplus of 6), b a load of 10."""
+    system = make_system(
+        [{"name": "a", "pv_kw": 10.0}, {"name": "b"}],
+        tariff={"price_buy_per_kwh": [0.1, 0.5], "price_sell_per_kwh": 0.0,
+                "grid_co2_kg_per_kwh": 0.0},
+        storage={**LOSSLESS, "lifetime_yr": 1.0, "discount_rate": 0.0,
+                 "om_fraction_per_yr": 0.0, "capex_energy_per_kwh": 0.1,
+                 "capex_power_per_kw": 0.05},
+        shared={"capex_multiplier": 0.5, "exchange_fee_per_kwh": 0.02}, planning=planning)
+    return system, make_scenarios([[[0.0, 0.0], [4.0, 10.0]]], pv_pu=[[[0.0, 0.0], [1.0, 0.0]]],
+                                  microgrids=["a", "b"])
+
+
+def test_coalition_values_by_architecture(tmp_path: Path, count_solves: list[int]) -> None:
+    # Alone: a's PV covers its load (v = 0); b stores its 10 kWh in its own battery,
+    # 0.1 * 10 + 0.15 * 10 = 2.5 (no fee on an own battery).
+    # accounts: a's surplus cannot reach b's account; b stores 10 kWh at 0.1 (energy)
+    # + 0.075 (half capex) + 2 * 0.02 (fee in and out) = 0.215 per kWh: v = 2.15.
+    # pooled: a puts its 6 kWh on the bus in step 1 while b takes 10 out, the cells see
+    # the net 4 out; b stores only 4 kWh bought in step 0. E = P = 4: capex 0.5 * 0.15 * 4
+    # = 0.3, energy 0.4, fee 0.02 * (4 + 10 + 6) = 0.4: v = 1.1 (the old gross-flow
+    # station needed P = 10 for the same dispatch: 1.25). accounts+p2p: a sends its 6 kWh
+    # directly (fee 0.02 * 12) and b stores 4 in its account (0.3 + 0.4 + 0.02 * 8):
+    # also 1.1, as the fee is the same on both channels.
+    system, scenarios = exchange_game()
+    expected = {"accounts": (2.15, 20.0), "pooled": (1.1, 20.0), "accounts+p2p": (1.1, 20.0)}
+    choices = {"accounts": {}, "pooled": {"station": "pooled"},
+               "accounts+p2p": {"exchange": "p2p"}}
+    for n, (arch, (cost, metered)) in enumerate(expected.items()):
+        chosen = replace(system, planning=replace(system.planning, **choices[arch]))
+        values = coalition_values(chosen, scenarios, cache_dir=tmp_path)
+        assert values.architecture == arch
+        game = values.cost()
+        assert (game[f("a")], game[f("b")]) == pytest.approx((0.0, 2.5), abs=1e-6)
+        assert game[f("ab")] == pytest.approx(cost, abs=1e-6)
+        pair = values.values[f("ab")]
+        assert pair.mode == arch
+        assert sum(pair.metered_kwh_per_yr.values()) == pytest.approx(metered, abs=1e-6)
+        # the singletons (individual under every architecture) come from the cache after
+        # the first game; the pair is solved again for every architecture
+        assert (values.stats.cache_hits, values.stats.solved) == ((0, 3) if n == 0 else (2, 1))
+    # under accounts b's account is the only one used: a meters nothing
+    again = coalition_values(system, scenarios, cache_dir=tmp_path)
+    assert again.stats.cache_hits == 3 and count_solves[0] == 5
+    assert again.values[f("ab")].annual_cost == pytest.approx(2.15, abs=1e-6)
+    assert again.values[f("ab")].metered_kwh_per_yr == pytest.approx({"a": 0.0, "b": 20.0},
+                                                                       abs=1e-6)
+    ds = allocation_dataset(coalition_values(replace(system, planning=replace(
+        system.planning, station="pooled")), scenarios, cache_dir=tmp_path), ["shapley"])
+    assert ds.attrs["architecture"] == "pooled"
+    assert ds.attrs["saving_of_sharing_per_yr"] == pytest.approx(2.5 - 1.1, abs=1e-6)
+    assert ds.attrs["saving_of_sharing_from"] == "storage sharing and energy exchange"
+    assert "share a pooled station" in allocation_table(ds)
+    # two players: Shapley splits the saving 1.4 equally
+    assert ds["saving"].sel(rule="shapley").values == pytest.approx([0.7, 0.7], abs=1e-6)
 
 
 def write_cli_inputs(tmp_path: Path) -> tuple[Path, Path]:
@@ -337,7 +409,16 @@ def test_cli_allocate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert summary["rules"]["nucleolus"]["in_core"] is True
     assert {k: summary["coalitions"][k] for k in ("n", "cache_hits", "solved", "ranks")} == {
         "n": 3, "cache_hits": 0, "solved": 3, "ranks": 1}
+    assert summary["architecture"] == "accounts"
     assert out.exists()
+    # --station pooled: the singletons come from the cache, the pair is a new solve
+    assert main(["-q", "allocate", str(system), "-s", str(scen), "--rules", "shapley",
+                 "--station", "pooled", "--cache", str(tmp_path / "cache"), "-o", str(out),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["architecture"] == "pooled"
+    assert {k: summary["coalitions"][k] for k in ("cache_hits", "solved")} == {
+        "cache_hits": 2, "solved": 1}
     assert main(["allocate", str(system), "-s", str(scen), "--rules", "shapley,fair",
                  "-o", str(tmp_path / "x.nc")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,5 +1,6 @@
-"""The leasing business model: the transformed system (no solver), a best response and the
-price sweep on a tiny system computed by hand, and the ``sesplan lease`` command."""
+"""The leasing business model: the transformed system (no solver), a best response (an
+account of an accounts station) and the price sweep on a tiny system computed by hand, and
+the ``sesplan lease`` command."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from tests.framework.conftest import LOSSLESS, make_scenarios, make_system
 # (days_per_year = 1), a microgrid with step-1 load L stores all of it while the storage
 # costs less than the price spread 0.4 per kWh: alone it pays 0.1 L + 0.15 L = 0.25 L; at
 # lease prices with p_E + p_P <= 0.4 it leases E = P = L and pays 0.1 L + (p_E + p_P) L.
+# A lease is an account of an accounts station; an account of its own behaves as the old
+# individual battery did (the fee, once folded into the wear, is now metered by the model at
+# the connection), so these numbers did not change.
 LOADS = {"a": 10.0, "b": 6.0}
 
 
@@ -46,38 +50,81 @@ def xr_loads(ds: Any) -> Any:
 
 def test_lease_system_prices_the_partition() -> None:
     base = default_system()
-    mg = base.microgrids[0]
-    limited = replace(base, microgrids=(replace(mg, station_limit_kw=40.0),
-                                        *base.microgrids[1:]))
-    leased = lease_system(limited, mg.name, 20.0, 9.0)
+    leased = lease_system(base, 20.0, 9.0)
     tech = leased.storage
     assert tech.annual_factor == 1.0  # the rent is capex_annual = p_E E + p_P P
     assert (tech.capex_energy_per_kwh, tech.capex_power_per_kw) == (20.0, 9.0)
-    assert tech.degradation_cost_per_kwh == pytest.approx(0.01 + 0.005)  # wear + fee
-    assert tech.power_max_kw == 40.0  # the connection to the station
-    assert tech.eta_charge == base.storage.eta_charge
-    assert leased.microgrids == limited.microgrids
-    assert lease_system(base, "farm", 20.0, 9.0).storage.power_max_kw is None
+    assert leased.shared.capex_multiplier == 1.0  # the station's discount is the operator's
+    # wear and fee are left to the model: wear on the account's throughput, the fee metered
+    # at the microgrid's connection to the station (the old partition folded it into wear)
+    assert tech.degradation_cost_per_kwh == base.storage.degradation_cost_per_kwh
+    assert leased.shared.exchange_fee_per_kwh == base.shared.exchange_fee_per_kwh
+    assert tech.power_max_kw == base.storage.power_max_kw
+    assert tech.energy_min_kwh is None and not tech.modular
+    assert (tech.eta_charge, tech.soc_min_frac) == (base.storage.eta_charge,
+                                                    base.storage.soc_min_frac)
+    assert leased.microgrids == base.microgrids
     with pytest.raises(InputError, match="lease prices"):
-        lease_system(base, "farm", -1.0, 9.0)
+        lease_system(base, -1.0, 9.0)
     energy, power = default_prices(base, 3)
     own = base.storage.annual_factor
     assert energy == pytest.approx(own * 250.0 * np.array([0.9, 0.95, 1.0]))
     assert power == pytest.approx(own * 120.0 * np.array([0.9, 0.95, 1.0]))
 
 
+@pytest.mark.parametrize("choice", [{"station": "pooled"}, {"exchange": "p2p"}])
+def test_lease_needs_accounts(choice: dict[str, str]) -> None:
+    # a pooled station or p2p exchange would tie each lessee's best response to the others'
+    system, scenarios = tiny()
+    pooled = replace(system, planning=replace(system.planning, **choice))
+    with pytest.raises(InputError, match="--station accounts --exchange none"):
+        lease_sweep(pooled, scenarios, [0.09], [0.04])
+
+
+def best_response(system: Any, scenarios: Any, energy_price: float, power_price: float,
+                  microgrid: str = "b") -> Any:
+    return solve_coalition(Task(lease_system(system, energy_price, power_price),
+                                (microgrid,), "accounts"), scenarios)
+
+
 def test_best_response_by_hand() -> None:
     system, scenarios = tiny()
-    value = solve_coalition(Task(lease_system(system, "b", 0.09, 0.04), ("b",), "individual"),
-                            scenarios)
+    value = best_response(system, scenarios, 0.09, 0.04)
+    assert value.mode == "accounts"
     assert (value.cap_energy_kwh, value.cap_power_kw) == pytest.approx((6.0, 6.0))
     assert value.capex_annual == pytest.approx(6 * 0.09 + 6 * 0.04)  # the bill, 0.78
     assert value.annual_cost == pytest.approx(0.6 + 0.78)
+    assert value.metered_kwh_per_yr["b"] == pytest.approx(12.0)  # 6 in, 6 out
     # a lease dearer than the spread is not taken
-    value = solve_coalition(Task(lease_system(system, "b", 0.3, 0.2), ("b",), "individual"),
-                            scenarios)
+    value = best_response(system, scenarios, 0.3, 0.2)
     assert value.cap_energy_kwh == pytest.approx(0.0, abs=1e-9)
     assert value.annual_cost == pytest.approx(6 * 0.5)
+    # the fee on the 12 kWh metered at b's connection: 0.6 + 0.78 + 0.01 * 12
+    system, scenarios = tiny(exchange_fee_per_kwh=0.01)
+    assert best_response(system, scenarios, 0.09, 0.04).annual_cost == pytest.approx(1.5)
+    # b's connection to the station carries 4 kW: it leases 4 kWh / 4 kW and buys the other
+    # 2 kWh in step 1: 0.1 * 4 + 0.5 * 2 + 0.13 * 4
+    system, scenarios = tiny()
+    limited = replace(system, microgrids=(system.microgrids[0], replace(
+        system.microgrids[1], station_limit_kw=4.0)))
+    value = best_response(limited, scenarios, 0.09, 0.04)
+    assert (value.cap_energy_kwh, value.cap_power_kw) == pytest.approx((4.0, 4.0))
+    assert value.annual_cost == pytest.approx(0.4 + 1.0 + 0.52)
+
+
+def test_account_limit_is_the_usable_share_of_the_partition() -> None:
+    # state of charge between 0.2 and 1.0: an account of e_i = L_i usable kWh needs a
+    # partition of E_i = L_i / 0.8; b: E = 7.5, bill 7.5 * 0.09 + 6 * 0.04 = 0.915
+    system, scenarios = tiny()
+    system = replace(system, storage=replace(system.storage, soc_min_frac=0.2))
+    ds = lease_sweep(system, scenarios, [0.09], [0.04]).isel(energy_price=0, power_price=0)
+    assert ds["lease_energy_kwh"].values == pytest.approx([12.5, 7.5])
+    assert ds["account_limit_kwh"].values == pytest.approx([10.0, 6.0])
+    assert ds["lease_power_kw"].values == pytest.approx([10.0, 6.0])
+    assert float(ds["bill"].sel(microgrid="b")) == pytest.approx(0.915)
+    # alone b needs the same 7.5 kWh at 0.1 and 6 kW at 0.05, plus 0.6 for the energy
+    assert ds["standalone_cost"].values == pytest.approx([0.1 * 12.5 + 0.5 + 1.0, 1.65])
+    assert ds["station_energy_kwh"] == pytest.approx(20.0)
 
 
 def test_sweep_chooses_the_best_prices_every_microgrid_accepts(tmp_path: Path) -> None:
@@ -94,6 +141,9 @@ def test_sweep_chooses_the_best_prices_every_microgrid_accepts(tmp_path: Path) -
         *ds["saving"].dims).values, abs=1e-9)
     assert ds["profit"].values == pytest.approx((16 * (total - 0.075)).values, abs=1e-9)
     assert ds["feasible"].values.tolist() == [[1, 1], [1, 1], [0, 0]]
+    assert (ds.attrs["architecture"], ds.attrs["standalone_architecture"]) == (
+        "accounts", "individual")
+    assert ds["account_limit_kwh"].values == pytest.approx(ds["lease_energy_kwh"].values)
     assert ds.attrs["chosen_energy_price"] == 0.09
     assert ds.attrs["chosen_power_price"] == 0.04
     assert ds.attrs["chosen_profit"] == pytest.approx(0.88)
@@ -139,7 +189,12 @@ def test_cli_lease(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
                  "--power-prices", "0.04", "-o", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["chosen"]["energy_price"] == 0.09
+    assert summary["architecture"] == "accounts"
     assert out.exists()
+    assert main(["lease", str(system), "-s", str(scen), "--station", "pooled",
+                 "-o", str(tmp_path / "x.nc")]) == 2
+    assert "--station accounts" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()
     assert main(["lease", str(system), "-s", str(scen), "--energy-prices", "cheap",
                  "-o", str(tmp_path / "x.nc")]) == 2
     assert "--energy-prices" in capsys.readouterr().err
