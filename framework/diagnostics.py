@@ -106,12 +106,15 @@ def _warnings(ds: xr.Dataset, system: System) -> list[str]:
     out = []
     for k in ds["storage"].values:
         if bool(ds["relay"].sel(storage=k)):
-            out.append(
-                f"{k} is a relay: {max(float(ds['cap_energy_kwh'].sel(storage=k)), 0.0):,.1f} "
-                f"kWh / {max(float(ds['cap_power_kw'].sel(storage=k)), 0.0):,.1f} kW for a "
-                f"peak flow of {float(ds['discharge_kw'].sum('microgrid').max()):,.1f} kW at "
-                "the microgrids' connections: it moves energy between microgrids (energy "
-                "exchange) rather than storing it")
+            energy = max(float(ds["cap_energy_kwh"].sel(storage=k)), 0.0) + 0.0
+            power = max(float(ds["cap_power_kw"].sel(storage=k)), 0.0) + 0.0
+            peak = float(ds["discharge_kw"].sum("microgrid").max())
+            passing = float(ds["exchange_station_kwh_per_yr"]) / 1000.0
+            built = ("nothing built" if energy < FLOW_TOL_KW and power < FLOW_TOL_KW
+                     else f"{energy:,.1f} kWh / {power:,.1f} kW")
+            out.append(f"{k} is a relay ({built}, peak flow {peak:,.1f} kW at the microgrids' "
+                       f"connections, {passing:,.1f} MWh/yr passing its bus): it moves energy "
+                       "between microgrids (energy exchange) rather than storing it")
         hours = float(ds["simultaneous_hours_per_yr"].sel(storage=k))
         if hours > 0:
             out.append(f"{k} charges and discharges at once in {hours:,.0f} h/yr "

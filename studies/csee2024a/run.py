@@ -11,20 +11,22 @@ three-park plans). :func:`report`, the study's report script, turns the case res
 the tables of the contest:
 
 (a) no storage, typical day: daily grid purchase and curtailed PV + wind of parks A, B, C
-    alone and of the three parks in joint operation (one power balance), against the
-    reference table of ``README.md``;
-(b) the optimal battery of each park alone, the optimal shared station of the three parks
-    (each park keeps its own grid connection; energy between parks passes through the
-    station) and the optimal storage of the joint operation, for the typical day and for
-    the 12 monthly typical days (probability 1/12 each): sizes, annual cost split, daily
-    grid purchase and curtailment;
-(c) the contest's fixed 50 kW / 100 kWh battery in each park.
+    alone and of the three parks in joint operation, against the reference table of
+    ``README.md``; the joint operation is the three parks, each with its own balance and
+    grid connection, exchanging energy directly (architecture ``p2p``, fee 0, no limit);
+(b) the optimal battery of each park alone and (c) the contest's fixed 50 kW / 100 kWh
+    battery in each park: sizes, annual cost split, daily grid purchase and curtailment;
+(d) the ladder of sharing architectures of the three parks
+    (:data:`framework.architecture.LADDER`, planned side by side by
+    :func:`framework.solve.ef.plan_ef`): annual cost, capacities, exchanged energy,
+    equivalent full cycles and the diagnostics' warnings (:func:`table_ladder`);
 
-It writes ``<out>/tables.md`` and ``<out>/summary.json``.
+each for the typical day and for the 12 monthly typical days (probability 1/12 each). It
+writes ``<out>/tables.md`` and ``<out>/summary.json``.
 
-The systems are the TOML files beside this script (typical day, storage allowed); the
-monthly-days and no-storage versions are overrides in ``study.toml``, and :func:`variant`
-builds the same systems in Python. The days files are made by ``make_data.py``.
+The systems are the TOML files beside this script (typical day); the monthly-days and
+no-storage versions are overrides in ``study.toml``, and :func:`variant` builds the same
+systems in Python. The days files are made by ``make_data.py``.
 """
 
 from __future__ import annotations
@@ -45,12 +47,9 @@ from framework.system import System, load_system, system_from_dict, system_to_di
 
 HERE = Path(__file__).resolve().parent
 PARKS = ("A", "B", "C")
-SYSTEMS = ("park_A", "park_B", "park_C", "three_parks", "joint")
+SYSTEMS = ("park_A", "park_B", "park_C", "three_parks")
 DAYS = ("typical", "monthly")
-DAYS_FILES = {  # the days file of each system, per day set (relative to HERE)
-    "typical": {"three_parks": "data/typical_day.csv", "joint": "data/joint_typical_day.csv"},
-    "monthly": {"three_parks": "data/monthly_days.csv", "joint": "data/joint_monthly_days.csv"},
-}
+DAYS_FILES = {"typical": "data/typical_day.csv", "monthly": "data/monthly_days.csv"}
 DAYS_LABEL = {"typical": "typical day", "monthly": "12 monthly typical days (1/12 each)"}
 
 REFERENCE = {  # README.md: no storage, typical day (kWh/day)
@@ -59,20 +58,20 @@ REFERENCE = {  # README.md: no storage, typical day (kWh/day)
     "C": {"grid_kwh": 2699.39, "curtailed_kwh": 1128.02},
     "joint": {"grid_kwh": 8266.27, "curtailed_kwh": 1237.17},
 }
+JOINT = "p2p"  # the contest's joint operation without storage, among the three parks' rungs
 FIXED_ENERGY_KWH = 100.0  # question 1 (2) of the contest: 50 kW / 100 kWh in each park
 FIXED_POWER_KW = 50.0
 STORAGE_LABELS = {"no_storage": "none", "optimal": "optimal", "fixed": "fixed_50kW_100kWh"}
 
-log = logging.getLogger("csee2024a")
-
 
 # --- systems -------------------------------------------------------------------------------
 
-def variant(name: str, days: str = "typical", storage: bool = True) -> System:
-    """System ``name`` (a TOML file here) on the ``days`` set, with or without storage.
+def variant(name: str, days: str = "typical", **planning: Any) -> System:
+    """System ``name`` (a TOML file here) on the ``days`` set, with ``[planning]`` keys
+    (``storage``, ``station``, ``exchange``) replaced by ``planning``.
 
-    ``storage=False`` bounds both capacities to 0 (``energy_max_kwh = power_max_kw = 0``),
-    as the ``none`` cases of ``study.toml`` do.
+    ``variant("park_A", storage="none")`` is park A without storage, as the ``none`` cases of
+    ``study.toml``.
     """
     if name not in SYSTEMS:
         raise InputError(f"system: expected one of {SYSTEMS}, got {name!r}")
@@ -80,10 +79,11 @@ def variant(name: str, days: str = "typical", storage: bool = True) -> System:
         raise InputError(f"days: expected one of {DAYS}, got {days!r}")
     path = HERE / f"{name}.toml"
     data = system_to_dict(load_system(path))
-    data["history"]["path"] = DAYS_FILES[days]["joint" if name == "joint" else "three_parks"]
-    if not storage:
-        data["storage"].update(energy_max_kwh=0.0, power_max_kw=0.0)
-    suffix = ("" if days == "typical" else f"-{days}") + ("" if storage else "-no-storage")
+    data["history"]["path"] = DAYS_FILES[days]
+    data["planning"].update(planning)
+    suffix = "" if days == "typical" else f"-{days}"
+    if planning:
+        suffix += "-" + "-".join(str(v) for v in planning.values())
     data["name"] = f"{data['name']}{suffix}"
     return system_from_dict(data, where=str(path), base_dir=HERE)
 
@@ -97,6 +97,14 @@ def fixed_plan(parks: tuple[str, ...], energy_kwh: float, power_kw: float
 
 # --- numbers of a result -------------------------------------------------------------------
 
+def only_mode(ds: xr.Dataset) -> str:
+    """The architecture of a one-architecture result (a park case)."""
+    modes = [str(m) for m in ds["mode"].values]
+    if len(modes) != 1:
+        raise InputError(f"expected the result of one architecture, got {modes}")
+    return modes[0]
+
+
 def daily_kwh(ds: xr.Dataset, name: str, mode: str) -> float:
     """Expected daily energy of a power variable, summed over microgrids (kWh/day)."""
     step_h = float(json.loads(ds.attrs["config"])["history"]["step_h"])
@@ -105,10 +113,14 @@ def daily_kwh(ds: xr.Dataset, name: str, mode: str) -> float:
 
 
 def numbers(ds: xr.Dataset, mode: str) -> dict[str, Any]:
-    """Sizes, annual cost split, daily grid purchase and curtailment of one mode."""
+    """Sizes, annual cost split, daily energies, exchange, cycles and warnings of one
+    architecture."""
     s = summary(ds)["modes"][mode]
+    r = ds.sel(mode=mode)
+    days_per_year = float(json.loads(ds.attrs["config"])["planning"]["days_per_year"])
     split = s["annual_cost_split"]
     other = sum(v for k, v in split.items() if k not in ("capex", "energy", "renewables"))
+    warnings = str(r["warnings"].values)
     return {
         "energy_kwh": s["total_energy_kwh"], "power_kw": s["total_power_kw"],
         "cap_energy_kwh": s["cap_energy_kwh"], "cap_power_kw": s["cap_power_kw"],
@@ -118,63 +130,59 @@ def numbers(ds: xr.Dataset, mode: str) -> dict[str, Any]:
         "grid_kwh_per_day": daily_kwh(ds, "grid_import_kw", mode),
         "curtailed_kwh_per_day": daily_kwh(ds, "curtailed_kw", mode),
         "shed_kwh_per_yr": s["kpis"]["shed_kwh_per_yr"],
+        "exchanged_kwh_per_day": float(r["exchanged_kwh_per_yr"]) / days_per_year,
+        "exchange_station_kwh_per_day": float(r["exchange_station_kwh_per_yr"]) / days_per_year,
+        "exchange_p2p_kwh_per_day": float(r["exchange_p2p_kwh_per_yr"]) / days_per_year,
+        "cycles_per_yr": {k: float(r["equivalent_full_cycles_per_yr"].sel(storage=k))
+                          for k in s["cap_energy_kwh"]},
+        "warnings": warnings.splitlines() if warnings else [],
     }
 
 
 def case(result: StudyResult, name: str, days: str, storage: str = "optimal") -> xr.Dataset:
-    """The result of system ``name`` on ``days`` with ``storage`` (no_storage, optimal, fixed)
-    from the study's cases."""
-    label = STORAGE_LABELS[storage]
+    """The result of system ``name`` on ``days``: a park with ``storage`` (no_storage,
+    optimal, fixed), or the three parks under every architecture of the ladder."""
     if name.startswith("park_"):
-        return result.dataset("park", system=f"{name}.toml", days=days, storage=label)
-    if name == "joint":
-        return result.dataset("joint", days=days, storage=label)
+        return result.dataset("park", system=f"{name}.toml", days=days,
+                              storage=STORAGE_LABELS[storage])
     return result.dataset("three_parks", days=days)
 
 
-# --- the three parts -----------------------------------------------------------------------
+# --- the four parts ------------------------------------------------------------------------
 
 def reference_check(result: StudyResult) -> list[dict[str, Any]]:
     """(a) No storage, typical day: model vs. the reference table."""
     rows = []
     for park in (*PARKS, "joint"):
-        name = "joint" if park == "joint" else f"park_{park}"
-        f = numbers(case(result, name, "typical", "no_storage"), "individual")
+        if park == "joint":
+            label, ds, mode = "A+B+C joint (p2p)", case(result, "three_parks", "typical"), JOINT
+        else:
+            label, ds = f"{park} alone", case(result, f"park_{park}", "typical", "no_storage")
+            mode = only_mode(ds)
+        f = numbers(ds, mode)
         ref = REFERENCE[park]
-        rows.append({"case": "A+B+C joint" if park == "joint" else f"{park} alone",
-                     "grid_kwh": f["grid_kwh_per_day"], "grid_ref": ref["grid_kwh"],
-                     "curtailed_kwh": f["curtailed_kwh_per_day"],
+        rows.append({"case": label, "grid_kwh": f["grid_kwh_per_day"],
+                     "grid_ref": ref["grid_kwh"], "curtailed_kwh": f["curtailed_kwh_per_day"],
                      "curtailed_ref": ref["curtailed_kwh"]})
     return rows
 
 
-def planning(result: StudyResult, days: str) -> dict[str, Any]:
-    """(b) No storage, optimal battery per park, optimal shared station, joint operation."""
-    out: dict[str, Any] = {"parks": {}}
+def parks(result: StudyResult, days: str) -> dict[str, Any]:
+    """(b, c) Each park alone: no storage, the fixed 50 kW / 100 kWh, the optimal battery;
+    and their sums over the three parks (``total``)."""
+    out: dict[str, Any] = {}
     for park in PARKS:
-        name = f"park_{park}"
-        out["parks"][park] = {
-            "no_storage": numbers(case(result, name, days, "no_storage"), "individual"),
-            "optimal": numbers(case(result, name, days), "individual"),
-        }
-    shared = case(result, "three_parks", days)
-    out["three_parks_individual"] = numbers(shared, "individual")
-    out["shared"] = numbers(shared, "shared")
-    out["joint"] = {
-        "no_storage": numbers(case(result, "joint", days, "no_storage"), "individual"),
-        "optimal": numbers(case(result, "joint", days), "individual"),
-    }
-    for key in ("no_storage", "optimal"):
-        out[f"parks_{key}"] = _total([out["parks"][p][key] for p in PARKS])
+        out[park] = {}
+        for key in STORAGE_LABELS:
+            ds = case(result, f"park_{park}", days, key)
+            out[park][key] = numbers(ds, only_mode(ds))
+    out["total"] = {key: _total([out[p][key] for p in PARKS]) for key in STORAGE_LABELS}
     return out
 
 
-def fixed_case(result: StudyResult, days: str) -> dict[str, Any]:
-    """(c) 50 kW / 100 kWh in each park, dispatch optimised."""
-    out = {park: numbers(case(result, f"park_{park}", days, "fixed"), "individual")
-           for park in PARKS}
-    out["total"] = _total(list(out.values()))
-    return out
+def ladder(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """(d) The numbers of every architecture of a result planned along the ladder."""
+    return {str(mode): numbers(ds, str(mode)) for mode in ds["mode"].values}
 
 
 def _total(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,15 +209,6 @@ def table_reference(rows: list[dict[str, Any]]) -> str:
                    "curtailed PV+wind (kWh/day)", "reference", "diff"], body)
 
 
-def _row(label: str, f: dict[str, Any], base: dict[str, Any]) -> list[str]:
-    return [label, _num(f["energy_kwh"], 1), _num(f["power_kw"], 1),
-            _money(f["capex_per_yr"]), _money(f["grid_per_yr"]),
-            _money(f["renewables_per_yr"]), _money(f["annual_cost"]),
-            _money(base["annual_cost"] - f["annual_cost"]),
-            f"{f['annual_cost'] / 365:,.1f}",
-            f"{f['grid_kwh_per_day']:.1f}", f"{f['curtailed_kwh_per_day']:.1f}"]
-
-
 def _money(x: float) -> str:
     """Whole currency units with thousands separators (no "-0")."""
     return f"{round(x):,}"
@@ -220,73 +219,94 @@ def _num(x: float, digits: int) -> str:
     return f"{max(x, 0.0) + 0.0:.{digits}f}"
 
 
-PLAN_HEADER = ["case", "E (kWh)", "P (kW)", "capex (CNY/yr)", "grid (CNY/yr)",
-               "PV+wind (CNY/yr)", "annual cost (CNY/yr)", "saving vs no storage (CNY/yr)",
-               "cost (CNY/day)", "grid purchase (kWh/day)", "curtailed (kWh/day)"]
-
-
-def table_planning(p: dict[str, Any], fixed: dict[str, Any]) -> str:
-    rows = []
-    for park in PARKS:
-        base = p["parks"][park]["no_storage"]
-        rows.append(_row(f"{park} alone, no storage", base, base))
-        rows.append(_row(f"{park} alone, 50 kW / 100 kWh", fixed[park], base))
-        rows.append(_row(f"{park} alone, optimal battery", p["parks"][park]["optimal"], base))
-    base = p["parks_no_storage"]
-    rows.append(_row("A+B+C, no storage", base, base))
-    rows.append(_row("A+B+C, 50 kW / 100 kWh each", fixed["total"], base))
-    rows.append(_row("A+B+C, optimal battery each", p["parks_optimal"], base))
-    rows.append(_row("A+B+C, optimal shared station", p["shared"], base))
-    jbase = p["joint"]["no_storage"]
-    rows.append(_row("joint operation, no storage", jbase, jbase))
-    rows.append(_row("joint operation, optimal storage", p["joint"]["optimal"], jbase))
-    return _table(PLAN_HEADER, rows)
-
-
-def table_sizes(p: dict[str, Any]) -> str:
-    rows = []
-    for park in PARKS:
-        f = p["parks"][park]["optimal"]
-        rows.append([f"battery {park}", _num(f["energy_kwh"], 2), _num(f["power_kw"], 2),
-                     _ratio(f)])
-    f = p["parks_optimal"]
-    rows.append(["sum of the batteries", _num(f["energy_kwh"], 2), _num(f["power_kw"], 2),
-                 _ratio(f)])
-    f = p["shared"]
-    rows.append(["shared station", _num(f["energy_kwh"], 2), _num(f["power_kw"], 2),
-                 _ratio(f)])
-    f = p["joint"]["optimal"]
-    rows.append(["joint operation", _num(f["energy_kwh"], 2), _num(f["power_kw"], 2),
-                 _ratio(f)])
-    return _table(["storage", "E (kWh)", "P (kW)", "E/P (h)"], rows)
-
-
 def _ratio(f: dict[str, Any]) -> str:
     return f"{f['energy_kwh'] / f['power_kw']:.2f}" if f["power_kw"] > 1e-6 else "-"
 
 
+PARKS_HEADER = ["case", "E (kWh)", "P (kW)", "E/P (h)", "capex (CNY/yr)", "grid (CNY/yr)",
+                "PV+wind (CNY/yr)", "annual cost (CNY/yr)", "saving vs no storage (CNY/yr)",
+                "grid purchase (kWh/day)", "curtailed (kWh/day)"]
+PARKS_ROWS = {"no_storage": "no storage", "fixed": "50 kW / 100 kWh", "optimal": "optimal battery"}
+
+
+def table_parks(p: dict[str, Any]) -> str:
+    """(b, c) Each park alone and the sums over the three parks."""
+    rows = []
+    for park in (*PARKS, "total"):
+        base = p[park]["no_storage"]
+        name = "A+B+C" if park == "total" else f"{park} alone"
+        for key, label in PARKS_ROWS.items():
+            f = p[park][key]
+            rows.append([f"{name}, {label}", _num(f["energy_kwh"], 2), _num(f["power_kw"], 2),
+                         _ratio(f), _money(f["capex_per_yr"]), _money(f["grid_per_yr"]),
+                         _money(f["renewables_per_yr"]), _money(f["annual_cost"]),
+                         _money(base["annual_cost"] - f["annual_cost"]),
+                         f"{f['grid_kwh_per_day']:.1f}", f"{f['curtailed_kwh_per_day']:.1f}"])
+    return _table(PARKS_HEADER, rows)
+
+
+LADDER_HEADER = ["architecture", "storage built: E (kWh) / P (kW)", "annual cost (CNY/yr)",
+                 "saving vs none (CNY/yr)", "capex (CNY/yr)", "grid purchase (kWh/day)",
+                 "curtailed (kWh/day)", "exchanged (kWh/day)", "cycles (1/yr)", "warnings"]
+
+
+def _per_storage(values: dict[str, float], fmt: str) -> str:
+    return ", ".join(f"{k} {fmt.format(max(v, 0.0) + 0.0)}" for k, v in values.items()) or "-"
+
+
+def _exchanged(f: dict[str, Any]) -> str:
+    if f["exchanged_kwh_per_day"] <= 1e-6:
+        return "0"
+    via = [name for name, key in (("p2p", "exchange_p2p_kwh_per_day"),
+                                  ("station bus", "exchange_station_kwh_per_day"))
+           if f[key] > 1e-6]
+    return f"{f['exchanged_kwh_per_day']:,.1f} ({' + '.join(via)})"
+
+
+def table_ladder(rungs: dict[str, dict[str, Any]]) -> str:
+    """(d) One row per architecture; savings against ``none`` (no storage, no exchange)."""
+    base = rungs["none"]["annual_cost"]
+    rows = []
+    for mode, f in rungs.items():
+        built = {k: f"{_num(f['cap_energy_kwh'][k], 2)} / {_num(f['cap_power_kw'][k], 2)}"
+                 for k in f["cap_energy_kwh"]}
+        rows.append([mode, ", ".join(f"{k} {v}" for k, v in built.items()) or "-",
+                     _money(f["annual_cost"]), _money(base - f["annual_cost"]),
+                     _money(f["capex_per_yr"]), f"{f['grid_kwh_per_day']:.2f}",
+                     f"{f['curtailed_kwh_per_day']:.2f}", _exchanged(f),
+                     _per_storage(f["cycles_per_yr"], "{:.0f}"),
+                     "; ".join(f["warnings"]) or "-"])
+    return _table(LADDER_HEADER, rows)
+
+
 COST_NOTE = ("Annual cost (capex: 1/10 of the investment per year; operation: 365 days) and "
              "daily energy:")
+LADDER_NOTE = ("The three parks, each with its own grid connection, under every sharing "
+               "architecture (exchange fee 0, no p2p or station connection limit); storage "
+               "built per storage (a park's battery, or the shared `station`); exchanged: "
+               "the least energy any optimum moves between parks (directly, p2p, or through "
+               "the pooled station's bus in the same hour); cycles: equivalent full cycles "
+               "at the cells per year.")
 
 
 def render(data: dict[str, Any]) -> str:
-    parts = ["# CSEE 2024 problem A: three industrial parks, shared storage", "",
+    parts = ["# CSEE 2024 problem A: three industrial parks, storage and energy sharing", "",
              "## (a) No storage, typical day: model vs. reference", "",
              table_reference(data["reference_check"]), ""]
     for days in DAYS:
-        p, fixed = data["planning"][days], data["fixed"][days]
-        parts += [f"## (b, c) Storage, {DAYS_LABEL[days]}", "", "Optimal sizes:", "",
-                  table_sizes(p), "", COST_NOTE, "", table_planning(p, fixed), ""]
+        parts += [f"## (b, c) Each park alone, {DAYS_LABEL[days]}", "", COST_NOTE, "",
+                  table_parks(data["parks"][days]), "",
+                  f"## (d) The ladder of sharing architectures, {DAYS_LABEL[days]}", "",
+                  LADDER_NOTE, "", table_ladder(data["ladder"][days]), ""]
     return "\n".join(parts)
 
 
 def collect(result: StudyResult) -> dict[str, Any]:
     """The data behind the tables, from the study's case results."""
-    data: dict[str, Any] = {"reference_check": reference_check(result), "planning": {},
-                            "fixed": {}}
-    for days in DAYS:
-        data["planning"][days] = planning(result, days)
-        data["fixed"][days] = fixed_case(result, days)
+    data: dict[str, Any] = {"reference_check": reference_check(result),
+                            "parks": {days: parks(result, days) for days in DAYS},
+                            "ladder": {days: ladder(case(result, "three_parks", days))
+                                       for days in DAYS}}
     data["results"] = {o.case.name: summary(result.dataset(o.case.base, **o.case.labels))
                        for o in result.outcomes}
     return data
