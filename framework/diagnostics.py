@@ -109,11 +109,11 @@ def _warnings(ds: xr.Dataset, system: System) -> list[str]:
             energy = max(float(ds["cap_energy_kwh"].sel(storage=k)), 0.0) + 0.0
             power = max(float(ds["cap_power_kw"].sel(storage=k)), 0.0) + 0.0
             peak = float(ds["discharge_kw"].sum("microgrid").max())
-            passing = float(ds["exchange_station_kwh_per_yr"]) / 1000.0
+            passing = float(ds["exchange_station_kwh_per_yr"])
             built = ("nothing built" if energy < FLOW_TOL_KW and power < FLOW_TOL_KW
                      else f"{energy:,.1f} kWh / {power:,.1f} kW")
             out.append(f"{k} is a relay ({built}, peak flow {peak:,.1f} kW at the microgrids' "
-                       f"connections, {passing:,.1f} MWh/yr passing its bus): it moves energy "
+                       f"connections, {passing:,.1f} kWh/yr passing its bus): it moves energy "
                        "between microgrids (energy exchange) rather than storing it")
         hours = float(ds["simultaneous_hours_per_yr"].sel(storage=k))
         if hours > 0:
