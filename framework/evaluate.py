@@ -38,7 +38,8 @@ SHED_TOLERANCE_KWH = 1e-6
 
 def plan_capacity(plan: xr.Dataset, mode: str, microgrids: Sequence[str]
                   ) -> dict[str, dict[str, float]]:
-    """The capacities of ``mode`` in a result, as ``solve_ef``'s ``fixed_capacity`` takes them."""
+    """The capacities of the architecture ``mode`` in a result, as ``solve_ef``'s
+    ``fixed_capacity`` takes them (empty for an architecture without storage)."""
     if mode not in plan["mode"].values:
         raise InputError(f"plan: no mode {mode!r} in it (it has {list(plan['mode'].values)})")
     storages = list(storage_members(mode, microgrids))
@@ -192,7 +193,7 @@ def single_scenario(scenarios: xr.Dataset, k: int) -> xr.Dataset:
 
 
 def vss_evpi(system: System, scenarios: xr.Dataset,
-             modes: Sequence[str] = ("individual", "shared"),
+             modes: Sequence[str] = ("individual", "accounts"),
              recourse_problem: xr.Dataset | None = None) -> xr.Dataset:
     """Value of the stochastic solution and expected value of perfect information.
 
@@ -207,6 +208,8 @@ def vss_evpi(system: System, scenarios: xr.Dataset,
     system : System
     scenarios : xr.Dataset
     modes : sequence of str
+        Architectures (:data:`framework.architecture.ARCHITECTURES`); without storage
+        (``none``, ``p2p``) nothing is planned, so ``VSS = 0`` and ``EVPI = 0``.
     recourse_problem : xr.Dataset, optional
         The extensive-form optimum on ``scenarios`` (``plan_ef``), if already solved.
 
@@ -263,6 +266,8 @@ def optimality_gap_ci(system: System, plan: xr.Dataset, days: xr.Dataset,
                       ) -> xr.Dataset:
     """The MMW confidence interval ``[0, Gbar + t s_G / sqrt(m)]`` of the optimality gap of a
     plan's capacities, with scenarios drawn from ``days`` (see :func:`framework.mmw.mmw_gap`).
+
+    Without storage (``none``, ``p2p``) a plan has no first stage and its gap is 0.
 
     Returns
     -------

@@ -17,7 +17,8 @@ that module: scenario ``scen<k>`` is the day drawn by ``numpy.random.default_rng
 from the pool of days with the pool's probabilities (with replacement), built by the one
 model builder. The pool lives in this process (registered for the duration of
 :func:`mmw_gap`); mpi-sppy's extensive forms are solved with HiGHS through Pyomo
-(``appsi_highs``).
+(``appsi_highs``). An architecture without storage (``none``, ``p2p``) has no first stage:
+every batch's optimum is the plan itself, so its gap is 0 and mpi-sppy is not run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from framework._mpisppy import sputils
+from framework.architecture import architecture
 from framework.errors import InputError
 from framework.logs import quiet
 from framework.model import (
@@ -55,7 +57,8 @@ SOLVER = "appsi_highs"
 
 @dataclass(frozen=True)
 class DayPool:
-    """What scenario ``scen<k>`` is drawn from: the days, their probabilities, the mode."""
+    """What scenario ``scen<k>`` is drawn from: the days, their probabilities, the
+    architecture ``mode``."""
 
     system: System
     days: xr.Dataset
@@ -155,7 +158,9 @@ def mmw_gap(system: System, capacity: Mapping[str, Mapping[str, float]], days: x
         ``{"cap_energy_kwh": {k: E}, "cap_power_kw": {k: P}}`` of the storages of ``mode``.
     days : xr.Dataset
         The pool of days (e.g. every historical day); drawn with their probabilities.
-    mode : {"individual", "shared"}
+    mode : str
+        The architecture (:data:`framework.architecture.ARCHITECTURES`); without storage
+        the gap is 0 (no first stage).
     batch_size, batches : int
         ``n`` days per batch (>= 1) and ``m`` batches (>= 2).
     seed : int
@@ -171,6 +176,8 @@ def mmw_gap(system: System, capacity: Mapping[str, Mapping[str, float]], days: x
         raise InputError(f"mmw: expected batch_size >= 1, batches >= 2 and confidence in "
                          f"(0, 1), got {batch_size}, {batches}, {confidence}")
     check_scenarios_match(system, days, where="mmw days")
+    if architecture(mode).storage == "none":
+        return GapInterval(0.0, 0.0, 0.0, 0.0, (0.0,) * batches, batch_size, confidence)
     key = f"pool{next(_COUNTER)}"
     _POOLS[key] = DayPool(system, days, mode, seed)
     cfg = config.Config()

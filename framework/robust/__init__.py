@@ -2,7 +2,7 @@
 
 A general engine for ``min_x c'x + AGG_b w_b max_{u in U_b} min_y {q'y : ...}`` with a
 linear recourse and the uncertainty in the right-hand sides (``docs/robust.md``), and the
-robust shared-storage planner built on it (:mod:`framework.robust.storage`).
+robust storage planner built on it (:mod:`framework.robust.storage`).
 
 Roles: :mod:`~framework.robust.config` (settings), :mod:`~framework.robust.sets`
 (uncertainty sets), :mod:`~framework.robust.problem` (matrices, compilation from Pyomo),

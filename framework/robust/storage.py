@@ -1,5 +1,8 @@
-"""Robust shared-storage planning: the planning model with data-driven budget sets, by C&CG.
+"""Robust storage planning: the planning model with data-driven budget sets, by C&CG.
 
+Every architecture with storage (``individual``, ``accounts``, ``pooled``, each also with
+``+p2p``; :mod:`framework.architecture`) is planned the same way; without storage
+(``none``, ``p2p``) there is no first stage and :func:`storage_problem` says so.
 For scenario ``s``, microgrid ``i`` and step ``t`` one uncertain ``z[i,t] in [0, 1]`` moves
 the day towards a worse one (``docs/robust.md``):
 
@@ -16,7 +19,8 @@ microgrid and scenario. The objective is
 or, with ``single_worst_case``, ``capex_annual(x) + days_per_year * max_s max_{z in U_s} ...``
 (one worst day over all scenarios: classical robust). Each scenario's model comes from the
 one builder (:func:`framework.model.build_scenario_model`) with the profiles written as
-expressions of ``z``, and is compiled into a block of the general engine.
+expressions of ``z``, and is compiled into a block of the general engine (every component of
+the dispatch, p2p flows, a pooled station's cell flows and the accounts included).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
+from framework.architecture import Architecture
 from framework.errors import InputError
 from framework.evaluate import plan_capacity
 from framework.model import (
@@ -38,8 +43,8 @@ from framework.model import (
     check_scenarios_match,
     first_stage_vars,
     scenario_data,
-    storage_members,
 )
+from framework.model.stochastic import require_storage
 from framework.results import combine_modes, provenance
 from framework.robust.config import CCGConfig
 from framework.robust.loop import robust_value, solve_ccg, worst_case
@@ -166,7 +171,7 @@ class DualBounds:
 
 
 def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: ScenarioData,
-                 mode: str, positions: Sequence[tuple[str, str]]) -> DualBounds:
+                 arch: Architecture, positions: Sequence[tuple[str, str]]) -> DualBounds:
     """Bounds on the sensitivity of the recourse dual to each ``z[i,t]`` (``docs/robust.md``).
 
     ``z[i,t]`` moves the net load of ``i`` at ``t`` by at most
@@ -175,13 +180,16 @@ def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: Sc
     worth. For every first stage (``loose``): the dearest grid price (import or export),
     bought or stored through both efficiencies,
     ``p = max_t max(buy_t + co2_price * co2_t, sell_t) / (eta_c * eta_d)``, plus the per-kWh
-    fees, degradation and renewable prices; the value of lost load takes the place of ``p``
-    when some microgrid's import limit is below its worst-case load. Per step (``tight``),
-    for the entries of a microgrid ``i`` whose import limit cannot bind (it exceeds ``i``'s
-    worst-case load plus the power of the storage ``i`` charges; :class:`DualBounds`), when
-    importing never pays less than exporting: a kWh of load at ``(i, t)`` costs at most its
-    import ``buy_t + co2_price * co2_t``, a kWh of lost renewable energy at most that plus
-    the curtailment cost less its own price. The lower
+    degradation twice (into and out of the cells), the exchange fee at every meter a kWh
+    may pass (two at a station, two more with p2p), and the renewable prices; the value of
+    lost load takes the place of ``p`` when some microgrid's import limit is below its
+    worst-case load. Per step (``tight``), for the entries of a microgrid ``i`` whose import
+    limit cannot bind (it exceeds ``i``'s worst-case load plus the power of the storage
+    ``i`` charges plus what it can send to others: its ``p2p_limit_kw`` with p2p, its
+    ``station_limit_kw`` at a pooled bus, where its charge is not bounded by the station's
+    power; :class:`DualBounds`), when importing never pays less than exporting: a kWh of
+    load at ``(i, t)`` costs at most its import ``buy_t + co2_price * co2_t``, a kWh of lost
+    renewable energy at most that plus the curtailment cost less its own price. The lower
     bound is 0 when the cost cannot fall as the net load rises (no curtailment cost, no
     negative price). The separation checks the bounds after every solve and widens them
     if they cut off a better worst case.
@@ -199,8 +207,9 @@ def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: Sc
     price = max(np.abs(buy).max(), np.abs(sell).max())
     if min(spare.values()) < 0:
         price = max(price, tar.voll_per_kwh)
+    meters = 2 * arch.shared + 2 * arch.p2p
     value = (price / (tech.eta_charge * tech.eta_discharge)
-             + 2 * (tech.degradation_cost_per_kwh + system.shared.exchange_fee_per_kwh)
+             + 2 * tech.degradation_cost_per_kwh + meters * system.shared.exchange_fee_per_kwh
              + tar.price_pv_per_kwh + tar.price_wind_per_kwh + tar.curtailment_cost_per_kwh)
     scale = system.planning.days_per_year * data.step_h
     parts = {i: (dev["load_dev_kw"].sel(microgrid=i).values,
@@ -213,9 +222,23 @@ def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: Sc
         load * buy + pv * np.maximum(buy + tar.curtailment_cost_per_kwh - tar.price_pv_per_kwh, 0)
         + wind * np.maximum(buy + tar.curtailment_cost_per_kwh - tar.price_wind_per_kwh, 0)
         for load, pv, wind in (parts[i] for i in names)])
-    storage_of = {i: k for k, group in storage_members(mode, names).items() for i in group}
+
+    def sent(i: str) -> float:
+        """The most ``i`` can send to other microgrids in one step (kW)."""
+        out = 0.0
+        for on, limit in ((arch.p2p, mg_of[i].p2p_limit_kw),
+                          (arch.pooled, mg_of[i].station_limit_kw)):
+            if on:
+                out += np.inf if limit is None else float(limit)
+        return out
+
+    def threshold(i: str) -> float:
+        """The storage power below which ``i``'s import limit cannot bind (inf without one)."""
+        return np.inf if np.isinf(spare[i]) else spare[i] - sent(i)
+
+    storage_of = {i: k for k, group in arch.storages(names).items() for i in group}
     power = {k: p for p, (name, k) in enumerate(positions) if name == "cap_power_kw"}
-    limits = tuple((slice(j * steps, (j + 1) * steps), power[storage_of[i]], spare[i])
+    limits = tuple((slice(j * steps, (j + 1) * steps), power[storage_of[i]], threshold(i))
                    for j, i in enumerate(names))
     tight = np.minimum(per_step, high) if np.all(buy >= sell) else None
     return DualBounds((low, high), tight, limits)
@@ -246,9 +269,20 @@ def storage_problem(system: System, scenarios: xr.Dataset, mode: str, gamma: flo
                     quantile: float = 0.9, single_worst_case: bool = False,
                     microgrids: Sequence[str] | None = None
                     ) -> tuple[RobustProblem, StorageLayout]:
-    """The robust planning problem of one mode as a :class:`RobustProblem`: one block per
-    scenario (weight ``pi_s``, or 1 with ``single_worst_case``) with the budget set
-    ``sum_t z[i,t] <= gamma`` per microgrid, and how its vectors map to the model."""
+    """The robust planning problem of one architecture as a :class:`RobustProblem`: one block
+    per scenario (weight ``pi_s``, or 1 with ``single_worst_case``) with the budget set
+    ``sum_t z[i,t] <= gamma`` per microgrid, and how its vectors map to the model.
+
+    Raises
+    ------
+    InputError
+        The architecture has no storage (no first stage: use the extensive form), the
+        recourse has binaries (``planning.forbid_simultaneous``), or a bad ``gamma``.
+    """
+    arch = require_storage(mode, "C&CG")
+    if system.planning.forbid_simultaneous:
+        raise InputError("planning.forbid_simultaneous: its binaries make the recourse a "
+                         "MILP, and C&CG needs a linear recourse; plan without it")
     check_scenarios_match(system, scenarios)
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not np.isfinite(
             gamma) or gamma < 0:
@@ -271,7 +305,7 @@ def storage_problem(system: System, scenarios: xr.Dataset, mode: str, gamma: flo
                               for comp in fs_vars for v in comp.values())
         blocks.append(RobustBlock(
             data.name, recourse, budget, 1.0 if single_worst_case else data.probability,
-            _dual_bounds(system, names, dev.isel(scenario=k), data, mode, positions)))
+            _dual_bounds(system, names, dev.isel(scenario=k), data, arch, positions)))
     problem = RobustProblem(first, tuple(blocks), "max" if single_worst_case else "sum")
     return problem, StorageLayout(names, steps, positions, dev)
 
@@ -313,13 +347,14 @@ def plan_ccg(system: System, scenarios: xr.Dataset, mode: str, *, gamma: float,
              microgrids: Sequence[str] | None = None,
              config: CCGConfig | Mapping[str, Any] | None = None,
              comm: Any = None, compare_stochastic: bool = False) -> xr.Dataset:
-    """Robust capacities of one mode by C&CG, as a result in the common schema.
+    """Robust capacities of one architecture by C&CG, as a result in the common schema.
 
     Parameters
     ----------
     system, scenarios, mode, microgrids
-        As for :func:`framework.solve.ef.solve_ef`; the scenario set must hold the cluster
-        spread (``*_quantile``).
+        As for :func:`framework.solve.ef.solve_ef` (``mode``: an architecture with storage;
+        ``none`` and ``p2p`` are an :class:`InputError`); the scenario set must hold the
+        cluster spread (``*_quantile``).
     gamma : float
         Budget ``Gamma >= 0``: steps per microgrid and scenario that may deviate
         (``Gamma = 0``: the stochastic model; ``Gamma >= steps``: every step).
@@ -459,8 +494,9 @@ def ccg_report(ds: xr.Dataset) -> str:
 
 
 def plan_robust(system: System, scenarios: xr.Dataset,
-                modes: Sequence[str] = ("individual", "shared"), **kwargs: Any) -> xr.Dataset:
-    """:func:`plan_ccg` for each mode, side by side (see :func:`framework.results.combine_modes`)."""
+                modes: Sequence[str] = ("individual", "accounts"), **kwargs: Any) -> xr.Dataset:
+    """:func:`plan_ccg` for each architecture, side by side (see
+    :func:`framework.results.combine_modes`)."""
     return combine_modes([plan_ccg(system, scenarios, mode, **kwargs) for mode in modes])
 
 

@@ -32,7 +32,7 @@ import xarray as xr
 from framework._mpisppy import MPI, MultiExtension, sputils
 from framework.errors import InputError
 from framework.model import check_scenarios_match, scenario_name
-from framework.model.stochastic import scenario_creator
+from framework.model.stochastic import require_storage, scenario_creator
 from framework.results import combine_modes, provenance
 from framework.solve.highs import SolveError, highs_version
 from framework.solve.ph_guard import (
@@ -233,12 +233,16 @@ def solve_ph(system: System, scenarios: xr.Dataset, mode: str, *, rel_gap: float
              bundles_per_rank: int = 0, spokes: Sequence[str] | None = None,
              hub_bound_every: int = 1, solver: str = SOLVER, comm: Any = None
              ) -> xr.Dataset | None:
-    """Solve one mode by progressive hedging on the MPI ranks of ``comm``.
+    """Solve one architecture by progressive hedging on the MPI ranks of ``comm``.
 
     Parameters
     ----------
     system, scenarios, mode
-        As for :func:`framework.solve.ef.solve_ef` (``mode`` is individual or shared).
+        As for :func:`framework.solve.ef.solve_ef`; ``mode`` is an architecture with storage
+        (``individual``, ``accounts``, ``pooled``, each also ``+p2p``). The dispatch
+        reported is the one the hub's re-optimisation at the incumbent returns: an optimum
+        of every scenario, not the least exchange of :func:`framework.solve.ef.least_exchange`
+        (``docs/ph.md``).
     rel_gap : float
         Stop when ``(inner - outer) / |inner| <= rel_gap`` (certified by the bounds).
     max_iterations : int
@@ -273,11 +277,13 @@ def solve_ph(system: System, scenarios: xr.Dataset, mode: str, *, rel_gap: float
     Raises
     ------
     InputError
-        Ranks, spokes and bundles do not fit together.
+        The architecture has no storage (``none``, ``p2p``: no first stage to decide), or
+        ranks, spokes and bundles do not fit together.
     BoundError
         An outer bound lies above the cost of a feasible plan.
     """
     comm = MPI.COMM_WORLD if comm is None else comm
+    require_storage(mode, "progressive hedging")
     check_scenarios_match(system, scenarios)
     start = time.perf_counter()
     ranks = comm.Get_size()
@@ -346,7 +352,7 @@ def _finish(ds: xr.Dataset, system: System, scenarios: xr.Dataset, outer: float,
                               else "not converged"]),
         ph_iterations=("mode", [iterations[-1] if iterations else 0]),
         build_s=("mode", [math.nan]), compile_s=("mode", [math.nan]),
-        solve_s=("mode", [ph_s]),
+        solve_s=("mode", [ph_s]), least_exchange_s=("mode", [math.nan]),  # not made by PH
         **{f"ph_{field}": (("mode", "iteration"), [[row[field] for row in history]])
            for field in HISTORY_FIELDS})
     ds = ds.assign_coords(iteration=iterations)
@@ -374,8 +380,9 @@ def ph_report(ds: xr.Dataset) -> str:
 
 
 def plan_ph(system: System, scenarios: xr.Dataset,
-            modes: Sequence[str] = ("individual", "shared"), **kwargs: Any
+            modes: Sequence[str] = ("individual", "accounts"), **kwargs: Any
             ) -> xr.Dataset | None:
-    """:func:`solve_ph` for each mode, side by side (on rank 0; ``None`` elsewhere)."""
+    """:func:`solve_ph` for each architecture, side by side (on rank 0; ``None``
+    elsewhere)."""
     results = [solve_ph(system, scenarios, mode, **kwargs) for mode in modes]
     return None if results[0] is None else combine_modes(results)

@@ -64,10 +64,11 @@ def cost_scaled_rho(cost: np.ndarray, spread: np.ndarray, xbar: np.ndarray,
     a capacity scale makes it independent of units, so that the proximal term
     ``rho/2 (x - xbar)^2`` costs about ``multiplier * c_i * dx / 2`` for a step ``dx`` of
     the size of the capacities themselves. SEP's scale alone (the spread) gave a rho far too
-    large for capacities on which the scenarios nearly agree (the converter power in
-    individual mode), and PH crawled; with the scale above and ``multiplier = 0.3`` PH
-    reached a certified 1 % gap in 4-6 iterations on 4 to 50 days of the default system in
-    both modes (``docs/ph.md``). A variable without capex (``c_i = 0``) gets ``c = 1``.
+    large for capacities on which the scenarios nearly agree (the converter power of
+    individual batteries), and PH crawled; with the scale above and ``multiplier = 0.3`` PH
+    reached a certified 1 % gap in 4-6 iterations on 4 to 50 days of the default system with
+    individual batteries and with a shared station (``docs/ph.md``). A variable without
+    capex (``c_i = 0``) gets ``c = 1``.
     """
     scale = np.maximum(np.maximum(spread, np.abs(xbar)), 1.0)
     return multiplier * np.where(cost > 0, cost, 1.0) / scale

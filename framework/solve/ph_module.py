@@ -6,13 +6,13 @@ mpi-sppy drives a model through a plain module with five functions (the contract
 every scenario with the one model builder (through
 :func:`framework.model.stochastic.scenario_creator`), so the hub and spokes of mpi-sppy solve
 exactly the model of the extensive form. ``kw_creator`` hands out only picklable values
-(the two file paths and the mode); each MPI rank reads the system TOML and ``scenarios.nc``
-itself, once per process.
+(the two file paths and the architecture, ``--mode``, one with storage); each MPI rank
+reads the system TOML and ``scenarios.nc`` itself, once per process.
 
 Run mpi-sppy's generic driver on it (three ranks: PH hub, Lagrangian spoke, xhat spoke)::
 
     mpiexec -n 3 python -m mpi4py -m mpisppy.generic_cylinders \\
-        --module-name framework.solve.ph_module --scenarios scenarios.nc --mode shared \\
+        --module-name framework.solve.ph_module --scenarios scenarios.nc --mode accounts \\
         --solver-name sesplan_highs --linearize-proximal-terms --default-rho 0.05 \\
         --max-iterations 100 --rel-gap 0.01 --lagrangian --xhatxbar
 
@@ -36,6 +36,7 @@ import xarray as xr
 
 from framework._mpisppy import MultiExtension
 from framework.model import check_scenarios_match, scenario_name
+from framework.model.stochastic import require_storage
 from framework.model.stochastic import scenario_creator as build_scenario
 from framework.solve import ph_solver  # noqa: F401  (registers sesplan_highs)
 from framework.solve.ph_guard import CapacityBounds, OptimalOnlyBounds, capacity_settings
@@ -69,7 +70,8 @@ def scenario_creator(scenario_name: str, *, system_path: str, scenarios_path: st
         ``scen<k>``, ``k`` the position in the scenario file.
     system_path, scenarios_path : str
         System TOML and scenario NetCDF (read once per process).
-    mode : {"individual", "shared"}
+    mode : str
+        An architecture with storage (:data:`framework.architecture.ARCHITECTURES`).
     """
     system, scenarios = load_inputs(system_path, scenarios_path)
     return build_scenario(scenario_name, system=system, scenarios=scenarios, mode=mode)
@@ -90,17 +92,19 @@ def inparser_adder(cfg: Any) -> None:
                       domain=str, default=None)
     cfg.add_to_config("scenarios", description="scenario NetCDF file (sesplan scenarios)",
                       domain=str, default=None)
-    cfg.add_to_config("mode", description="individual or shared storage (default shared)",
-                      domain=str, default="shared")
+    cfg.add_to_config("mode", description="the sharing architecture, one with storage: "
+                      "individual, accounts, pooled, each also +p2p (default accounts)",
+                      domain=str, default="accounts")
 
 
 def kw_creator(cfg: Any) -> dict[str, str]:
-    """The keyword arguments of :func:`scenario_creator`: two paths and the mode.
+    """The keyword arguments of :func:`scenario_creator`: two paths and the architecture.
 
     Fills ``cfg.num_scens`` from the scenario file when it was not given; another number
     than the file holds is an error (the probabilities of a scenario set sum to 1 only
-    over all of its scenarios).
+    over all of its scenarios), and so is an architecture without storage.
     """
+    require_storage(cfg.mode, "progressive hedging")
     if cfg.get("scenarios") is None:
         raise ValueError("--scenarios is required (a file written by 'sesplan scenarios')")
     system_path = str(cfg.get("system") or default_system_path())

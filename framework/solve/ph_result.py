@@ -4,7 +4,10 @@ After the wheel stops, the ranks of the PH hub hold every scenario (alone or in 
 with a warm solver. Each of them holds its subproblems at the incumbent first stage
 ``xhat``, switches the PH terms off, re-optimises the dispatch and assembles its scenarios
 with :func:`framework.results.mode_result`; rank 0 of the hub joins the parts and computes
-the KPIs over all scenarios. The dataset has the schema of the extensive form's result.
+the KPIs and diagnostics over all scenarios. The dataset has the schema of the extensive
+form's result. Where energy can move between microgrids (``pooled``, ``+p2p``) the
+dispatch is the optimum each scenario's re-optimisation returns; the least-exchange second
+solve of the extensive form (:func:`framework.solve.ef.least_exchange`) is not made here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from framework._mpisppy import sputils
+from framework.diagnostics import add_diagnostics
 from framework.kpi import add_kpis
 from framework.model.stochastic import scenario_number
 from framework.results import INPUT_VARS, mode_result
@@ -74,10 +78,10 @@ def evaluate_on_hub(opt: Any, system: System, scenarios: xr.Dataset, mode: str,
 
 def join_parts(parts: Sequence[xr.Dataset], system: System, mode: str) -> xr.Dataset:
     """Join per-rank results (disjoint scenarios, same capacities) into one result and
-    recompute the KPIs over all scenarios."""
+    recompute the KPIs and the diagnostics (exchange, cycles, warnings) over all scenarios."""
     ds = xr.concat(parts, dim="scenario", data_vars="minimal", coords="minimal",
                    compat="override", join="outer")
-    solo = add_kpis(ds.isel(mode=0, drop=True), system)
+    solo = add_diagnostics(add_kpis(ds.isel(mode=0, drop=True), system), system, mode)
     solved = [name for name in solo.data_vars if name not in INPUT_VARS]
     return xr.merge([solo[solved].expand_dims(mode=[mode]), solo[list(INPUT_VARS)]],
                     combine_attrs="override")

@@ -69,8 +69,9 @@ def test_vss_and_evpi_by_hand() -> None:
 
 
 def test_vss_evpi_nonnegative_and_reuse_recourse_problem() -> None:
-    """Two microgrids, both modes, uneven probabilities: VSS >= 0 and EVPI >= 0, and the
-    given recourse problem gives the same numbers as solving it again."""
+    """Two microgrids, individual batteries and a station of accounts (``plan_ef``'s
+    default), uneven probabilities: VSS >= 0 and EVPI >= 0, and the given recourse problem
+    gives the same numbers as solving it again."""
     system = make_system(
         [{"name": "a", "pv_kw": 10.0}, {"name": "b"}],
         tariff={"price_buy_per_kwh": [0.1] * 12 + [0.5] * 12, "price_sell_per_kwh": 0.0},
@@ -82,13 +83,14 @@ def test_vss_evpi_nonnegative_and_reuse_recourse_problem() -> None:
     scen = make_scenarios(load, pv_pu=pv, probability=[0.5, 0.3, 0.2], microgrids=["a", "b"])
     rp = plan_ef(system, scen)
     out = vss_evpi(system, scen, recourse_problem=rp)
+    assert [str(m) for m in out["mode"].values] == ["individual", "accounts"]
     assert (out["vss"] >= -1e-6).all() and (out["evpi"] >= -1e-6).all()
     assert float(out["evpi"].max()) > 1e-3  # the days differ, so information has value
-    again = vss_evpi(system, scen, modes=["shared"])
+    again = vss_evpi(system, scen, modes=["accounts"])
     assert float(again["rp_cost"].squeeze()) == pytest.approx(
-        float(rp["annual_cost"].sel(mode="shared")), rel=1e-7)
+        float(rp["annual_cost"].sel(mode="accounts")), rel=1e-7)
     assert float(again["vss"].squeeze()) == pytest.approx(
-        float(out["vss"].sel(mode="shared")), abs=1e-6)
+        float(out["vss"].sel(mode="accounts")), abs=1e-6)
 
 
 def test_out_of_sample_mean_spread_quantiles_and_shedding() -> None:
@@ -178,3 +180,22 @@ def test_mmw_gap_of_a_sampled_plan_is_nonnegative() -> None:
     ci = optimality_gap_ci(system, plan, days, batch_size=4, batches=3, seed=2)
     assert (ci["mmw_batch_gap"] >= 0).all()
     assert float(ci["mmw_ci_high"].squeeze()) >= float(ci["mmw_gap"].squeeze()) >= 0.0
+
+
+def test_without_storage_nothing_is_planned() -> None:
+    """Without storage (``none``; ``p2p`` with one microgrid) there is no first stage: every
+    day costs its 10 kWh at 1 per kWh whatever the plan, so VSS = EVPI = 0 and the MMW gap
+    is 0 (without running mpi-sppy); the plan evaluated on the days costs the same."""
+    system = newsvendor()
+    days = peak_days([0.0, 10.0, 20.0])
+    out = vss_evpi(system, days, modes=["none", "p2p"])
+    np.testing.assert_allclose(out["rp_cost"], [10.0, 10.0], atol=1e-6)
+    np.testing.assert_allclose(out[["vss", "evpi"]].to_array(), 0.0, atol=1e-6)
+    plan = plan_ef(system, days, modes=["none", "individual"])
+    ci = optimality_gap_ci(system, plan, days, modes=["none"], batch_size=2, batches=2)
+    assert float(ci["mmw_ci_high"].squeeze()) == 0.0
+    np.testing.assert_array_equal(ci["mmw_batch_gap"].squeeze(), [0.0, 0.0])
+    oos = out_of_sample(system, plan, days)
+    assert float(oos["oos_annual_cost"].sel(mode="none")) == pytest.approx(10.0, abs=1e-6)
+    # the battery: 20 kWh pay (0.3 < 2/3 per kWh up to 10, 0.3 < 1/3 up to 20): 6 + 0
+    assert float(oos["oos_annual_cost"].sel(mode="individual")) == pytest.approx(6.0, abs=1e-6)

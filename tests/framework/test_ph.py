@@ -1,7 +1,8 @@
 """Progressive hedging: valid bounds, the same answer as the extensive form, MPI runs.
 
 The MPI tests start ``mpiexec -n 2`` / ``-n 3`` (``python -m mpi4py``) from pytest on a tiny
-two-microgrid system of four days, and compare with the extensive form solved here.
+two-microgrid system of four days, and compare with the extensive form solved here, for
+individual batteries and the two shared stations (accounts and pooled).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
     system = load_system(folder / "system.toml")
     scenarios = scenarios_for(system)
     write_scenarios(scenarios, folder / "scenarios.nc")
-    ef = {mode: solve_ef(system, scenarios, mode) for mode in ("individual", "shared")}
+    ef = {mode: solve_ef(system, scenarios, mode) for mode in ("individual", "accounts", "pooled")}
     return {"dir": folder, "system": system, "scenarios": scenarios, "ef": ef}
 
 
@@ -173,15 +174,22 @@ def test_layout() -> None:
         check_layout(2, (), 10, 6)
 
 
+@pytest.mark.parametrize("mode", ["none", "p2p"])
+def test_no_storage_leaves_nothing_to_decide(tiny: dict, mode: str) -> None:
+    with pytest.raises(InputError, match=f"architecture '{mode}' has no storage to plan: "
+                       "progressive hedging .* use the extensive form"):
+        solve_ph(tiny["system"], tiny["scenarios"], mode)
+
+
 def test_plugin_solves_like_highs(tiny: dict) -> None:
     """The mpi-sppy plugin: same optimum as the EF bridge, then a fixed capacity and a
     changed mutable cost coefficient, each re-solved warm."""
     system, scenarios = tiny["system"], tiny["scenarios"]
-    m = build_scenario_model(system, scenario_data(scenarios, 1), "shared")
+    m = build_scenario_model(system, scenario_data(scenarios, 1), "accounts")
     plugin = pyo.SolverFactory(NAME)
     plugin.set_instance(m)
     res = plugin.solve(m, load_solutions=True)
-    reference = build_scenario_model(system, scenario_data(scenarios, 1), "shared")
+    reference = build_scenario_model(system, scenario_data(scenarios, 1), "accounts")
     assert res.problem.lower_bound == pytest.approx(solve_highs(reference).objective, rel=1e-9)
     assert pyo.value(m.objective) == pytest.approx(res.problem.upper_bound, rel=1e-9)
     m.cap_energy_kwh["station"].fix(50.0)
@@ -200,28 +208,45 @@ def test_plugin_solves_like_highs(tiny: dict) -> None:
 # ---- PH in this process (one rank) --------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["individual", "shared"])
+@pytest.mark.parametrize("mode", ["individual", "accounts", "pooled"])
 def test_one_rank_brackets_ef(tiny: dict, mode: str) -> None:
     ds = solve_ph(tiny["system"], tiny["scenarios"], mode, rel_gap=0.01)
     ef = tiny["ef"][mode]
     _brackets(float(ds["outer_bound"].item()), float(ds["inner_bound"].item()),
               _ef_objective(tiny, mode), 0.01)
     assert set(ef.data_vars) <= set(ds.data_vars)
-    for name in ("cap_energy_kwh", "grid_import_kw", "soc_kwh", "annual_cost"):
+    for name in ("cap_energy_kwh", "grid_import_kw", "soc_kwh", "annual_cost",
+                 "cell_charge_kw", "exchanged_kwh_per_yr"):
         assert ds[name].dims == ef[name].dims
     assert float(ds["objective"].item()) == pytest.approx(float(ds["annual_cost"].item()))
     assert ds.attrs["method"] == "ph"
     assert ds["ph_outer_bound"].sizes["iteration"] == int(ds["ph_iterations"].item())
     # the capacity bound is valid: the EF's capex lies within the capex budget
     assert float(ef["capex_annual"].item()) <= ds.attrs["ph_capex_bound"]
+    _diagnostics_over_all_scenarios(ds.sel(mode=mode), tiny["system"])
+
+
+def _diagnostics_over_all_scenarios(r: xr.Dataset, system) -> None:
+    """The diagnostics of a PH result weigh every scenario (the hub assembles them one
+    subproblem at a time): the exchange through a pooled bus, ``sum_t min(sum_i charge,
+    sum_i discharge)``, and the cells' equivalent full cycles, from the reported dispatch."""
+    days, p = system.planning.days_per_year, r["probability"]
+    charge, discharge = r["charge_kw"].sum("microgrid"), r["discharge_kw"].sum("microgrid")
+    passing = np.minimum(charge, discharge) if str(r["mode"].item()) == "pooled" else 0 * charge
+    assert float(r["exchanged_kwh_per_yr"]) == pytest.approx(
+        days * float((p * passing.sum("step")).sum()), rel=1e-9, abs=1e-6)
+    usable = r["cap_energy_kwh"] * (system.storage.soc_max_frac - system.storage.soc_min_frac)
+    cycles = days * (p * r["cell_discharge_kw"].sum("step")).sum("scenario") / usable
+    assert r["equivalent_full_cycles_per_yr"].values == pytest.approx(cycles.values, rel=1e-9)
+    assert float(cycles.max()) > 0  # the tiny system builds and uses storage
 
 
 def test_bundles_one_rank(tiny: dict) -> None:
-    ds = solve_ph(tiny["system"], tiny["scenarios"], "shared", rel_gap=0.005,
+    ds = solve_ph(tiny["system"], tiny["scenarios"], "accounts", rel_gap=0.005,
                   bundles_per_rank=2)
     assert ds.attrs["ph_bundles"] == 2
     _brackets(float(ds["outer_bound"].item()), float(ds["inner_bound"].item()),
-              _ef_objective(tiny, "shared"), 0.005)
+              _ef_objective(tiny, "accounts"), 0.005)
     assert ds["grid_import_kw"].sizes["scenario"] == 4
 
 
@@ -235,9 +260,9 @@ def test_unequal_probabilities(lossless: dict) -> None:
                          planning={"days_per_year": 365.0})
     scenarios = make_scenarios(rng.uniform(1, 5, (4, 4, 2)), rng.uniform(0, 1, (4, 4, 2)),
                                probability=[0.1, 0.2, 0.3, 0.4], microgrids=["a", "b"])
-    optimum = float(solve_ef(system, scenarios, "shared")["objective"].item())
+    optimum = float(solve_ef(system, scenarios, "accounts")["objective"].item())
     for bundles in (0, 2):
-        ds = solve_ph(system, scenarios, "shared", rel_gap=0.002, bundles_per_rank=bundles)
+        ds = solve_ph(system, scenarios, "accounts", rel_gap=0.002, bundles_per_rank=bundles)
         _brackets(float(ds["outer_bound"].item()), float(ds["inner_bound"].item()),
                   optimum, 0.002)
 
@@ -268,21 +293,27 @@ def _plan(tiny: dict, ranks: int, *options: str) -> tuple[dict, xr.Dataset]:
 def test_cli_two_ranks_brackets_ef(tiny: dict) -> None:
     summary, ds = _plan(tiny, 2)
     assert ds.attrs["ph_ranks"] == 2 and ds.attrs["ph_spokes"] == "none"
-    for mode in ("individual", "shared"):
+    # the system's planning defaults: individual batteries and a station of accounts
+    assert sorted(summary["ph"]) == ["accounts", "individual"]
+    for mode in ("individual", "accounts"):
         ph = summary["ph"][mode]
         _brackets(ph["outer_bound"], ph["inner_bound"], _ef_objective(tiny, mode), 0.01)
         assert summary["modes"][mode]["annual_cost"] == pytest.approx(ph["inner_bound"])
     assert summary["saving_of_sharing_per_yr"] == pytest.approx(
-        summary["modes"]["individual"]["annual_cost"] - summary["modes"]["shared"]
+        summary["modes"]["individual"]["annual_cost"] - summary["modes"]["accounts"]
         ["annual_cost"])
 
 
 def test_cli_three_ranks_hub_and_spokes(tiny: dict) -> None:
-    summary, ds = _plan(tiny, 3, "--mode", "shared", "--rel-gap", "0.005")
+    summary, ds = _plan(tiny, 3, "--storage", "shared", "--station", "pooled", "--rel-gap",
+                        "0.005")
     assert ds.attrs["ph_spokes"] == "lagrangian,xhatxbar"
-    ph = summary["ph"]["shared"]
-    _brackets(ph["outer_bound"], ph["inner_bound"], _ef_objective(tiny, "shared"), 0.005)
-    assert float(ds["rel_gap"].sel(mode="shared")) == pytest.approx(ph["rel_gap"])
+    assert list(summary["ph"]) == ["pooled"]
+    ph = summary["ph"]["pooled"]
+    _brackets(ph["outer_bound"], ph["inner_bound"], _ef_objective(tiny, "pooled"), 0.005)
+    assert float(ds["rel_gap"].sel(mode="pooled")) == pytest.approx(ph["rel_gap"])
+    # the hub gathers the scenarios from its ranks: diagnostics over all of them
+    _diagnostics_over_all_scenarios(ds.sel(mode="pooled"), tiny["system"])
 
 
 def test_one_bad_rank_stops_all_with_one_line(tiny: dict) -> None:
@@ -305,7 +336,7 @@ def test_mpisppy_generic_driver(tiny: dict) -> None:
     """mpi-sppy's own driver on the model module: its final bounds bracket the EF."""
     proc = _mpirun(3, ["-m", "mpisppy.generic_cylinders", "--module-name",
                        "framework.solve.ph_module", "--system", "system.toml", "--scenarios",
-                       "scenarios.nc", "--mode", "shared", "--solver-name", NAME,
+                       "scenarios.nc", "--mode", "accounts", "--solver-name", NAME,
                        "--linearize-proximal-terms", "--default-rho", "0.05",
                        "--max-iterations", "200", "--rel-gap", "0.01", "--lagrangian",
                        "--xhatxbar"], tiny["dir"])
@@ -314,7 +345,7 @@ def test_mpisppy_generic_driver(tiny: dict) -> None:
                       proc.stdout, flags=re.MULTILINE)
     outer, inner, gap = (float(v) for v in rows[-1])
     assert gap <= 1.0
-    _brackets(outer, inner, _ef_objective(tiny, "shared"), 0.01)
+    _brackets(outer, inner, _ef_objective(tiny, "accounts"), 0.01)
 
 
 @pytest.mark.parametrize("script", ["ph.slurm", "sweep.slurm"])
@@ -323,11 +354,12 @@ def test_hpc_scripts(tiny: dict, script: str) -> None:
     folder = tiny["dir"]
     (folder / "cases.txt").write_text(
         "# name  arguments of 'sesplan plan'\n"
-        "shared_ef   system.toml -s scenarios.nc --mode shared\n\n"
-        "shared_ph   system.toml -s scenarios.nc --method ph --mode shared\n")
+        "shared_ef   system.toml -s scenarios.nc --storage shared\n\n"
+        "shared_ph   system.toml -s scenarios.nc --method ph --storage shared\n")
     env = {**_env(), "LAUNCH": MPIEXEC, "PYTHON": PYTHON, "SLURM_NTASKS": "2",
            "SLURM_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": "2", "CASES": "cases.txt",
-           "SCENARIOS": "scenarios.nc", "SYSTEM": "system.toml", "MODE": "shared"}
+           "SCENARIOS": "scenarios.nc", "SYSTEM": "system.toml", "STORAGE": "shared",
+           "STATION": "accounts"}
     proc = subprocess.run(["bash", str(ROOT / "hpc" / script)], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -335,13 +367,15 @@ def test_hpc_scripts(tiny: dict, script: str) -> None:
                     else "results/sweep/shared_ph.nc")
     with xr.open_dataset(out) as ds:
         assert ds.attrs["method"] == "ph" and ds.attrs["ph_ranks"] == 2
+        assert [str(m) for m in ds["mode"].values] == ["accounts"]
         _brackets(float(ds["outer_bound"].item()), float(ds["inner_bound"].item()),
-                  _ef_objective(tiny, "shared"), 0.01)
+                  _ef_objective(tiny, "accounts"), 0.01)
 
 
 @pytest.mark.slow
 def test_default_system_four_days(tmp_path: Path) -> None:
-    """The shipped system on four clustered days, two ranks, both modes."""
+    """The shipped system on four clustered days, two ranks, its two architectures
+    (individual batteries and a station of accounts)."""
     from framework.system import default_system
 
     system = default_system()
@@ -351,7 +385,7 @@ def test_default_system_four_days(tmp_path: Path) -> None:
                        "--json", "-o", "r.nc"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    for mode in ("individual", "shared"):
+    for mode in system.planning.architectures:
         optimum = float(solve_ef(system, scenarios, mode)["objective"].item())
         ph = summary["ph"][mode]
         _brackets(ph["outer_bound"], ph["inner_bound"], optimum, 0.01)

@@ -1,6 +1,8 @@
-"""Robust shared-storage planning by C&CG on tiny systems, checked against brute force.
+"""Robust storage planning by C&CG on tiny systems, checked against brute force.
 
-Two microgrids, four steps, two scenarios. The brute force solves
+Two microgrids, four steps, two scenarios, every architecture with storage (an energy
+account per microgrid in a shared station, a pooled station, own batteries, with and without
+direct exchange). The brute force solves
 ``min_x capex + days * sum_s pi_s eta_s`` with ``eta_s >= daily_cost_s(vertex)`` for every
 vertex of scenario ``s``'s budget set, one dispatch block per vertex built by the one model
 builder from the worst-case profiles.
@@ -23,9 +25,10 @@ import pyomo.environ as pyo
 import pytest
 import xarray as xr
 
+from framework.architecture import architecture
 from framework.cli import main
 from framework.errors import InputError
-from framework.model import ScenarioData, define_dispatch, define_first_stage, storage_members
+from framework.model import ScenarioData, define_dispatch, define_first_stage
 from framework.robust import CCGConfig, Termination
 from framework.robust.storage import (
     ccg_config,
@@ -123,17 +126,16 @@ def profiles(s: int, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def brute_force(sys_: Any, mode: str, gamma: int, single: bool = False) -> tuple[float, Any]:
     """``min_x capex + days * AGG_s max_vertex daily_cost``, one dispatch copy per vertex."""
-    members = storage_members(mode, ["mg0", "mg1"])
-    shared = mode == "shared"
+    arch, names = architecture(mode), ("mg0", "mg1")
     m = pyo.ConcreteModel()
-    define_first_stage(m, sys_, members, shared)
+    define_first_stage(m, sys_, arch.storages(names), arch.shared)
     vertices = budget_vertices(gamma)
     m.eta = pyo.Var(range(2))
     m.copy = pyo.Block(range(2), range(len(vertices)))
     for s, (v, z) in itertools.product(range(2), enumerate(vertices)):
         load, pv = profiles(s, z)
-        data = ScenarioData(f"scen{s}", 1.0, 1.0, ("mg0", "mg1"), load, pv, np.zeros_like(pv))
-        define_dispatch(m.copy[s, v], m, sys_, data, members, shared)
+        data = ScenarioData(f"scen{s}", 1.0, 1.0, names, load, pv, np.zeros_like(pv))
+        define_dispatch(m.copy[s, v], m, sys_, data, arch, names)
         m.copy[s, v].worst = pyo.Constraint(expr=m.eta[0 if single else s]
                                             >= m.copy[s, v].daily_cost)
     days = sys_.planning.days_per_year
@@ -152,21 +154,27 @@ def capacity(ds: xr.Dataset, mode: str) -> dict[str, dict[str, float]]:
 EXACT = CCGConfig(rel_gap=1e-9)
 
 
-@pytest.mark.parametrize("mode", ["shared", "individual"])
+@pytest.mark.parametrize("mode", ["accounts", "pooled", "individual", "individual+p2p"])
 def test_gamma_zero_is_the_stochastic_model(mode: str) -> None:
     ef = solve_ef(system(), scenarios(), mode).sel(mode=mode)
     robust = plan_ccg(system(), scenarios(), mode, gamma=0, config=EXACT).sel(mode=mode)
     assert float(robust["objective"]) == pytest.approx(float(ef["objective"]), rel=1e-9)
     assert float(robust["bound"]) == pytest.approx(float(ef["objective"]), rel=1e-9)
     for name in ("cap_energy_kwh", "cap_power_kw"):
-        assert robust[name].values == pytest.approx(ef[name].values, rel=1e-6, abs=1e-6)
+        assert float(robust[name].sum()) == pytest.approx(float(ef[name].sum()), rel=1e-6)
+        if not architecture(mode).p2p:  # with p2p at fee 0 a battery may sit at either mg
+            assert robust[name].values == pytest.approx(ef[name].values, rel=1e-6, abs=1e-6)
+    # the plan is optimal for the extensive form: its annual cost there is the optimum
+    assert float(robust["nominal_annual_cost"]) == pytest.approx(float(ef["objective"]),
+                                                                 rel=1e-9)
     assert int(robust["iterations"]) == 1
     assert np.all(robust["worst_z"].values == 0)
 
 
 @pytest.mark.parametrize(("mode", "gamma", "single"), [
-    ("shared", 1, False), ("shared", 2, False), ("individual", 2, False),
-    ("shared", 4, False), ("shared", 2, True)])
+    ("accounts", 1, False), ("accounts", 2, False), ("individual", 2, False),
+    ("accounts", 4, False), ("accounts", 2, True), ("pooled", 2, False),
+    ("accounts+p2p", 1, False), ("individual+p2p", 2, False)])
 def test_robust_value_equals_brute_force(mode: str, gamma: int, single: bool) -> None:
     sys_ = system()
     robust = plan_ccg(sys_, scenarios(), mode, gamma=gamma, single_worst_case=single,
@@ -202,8 +210,8 @@ def test_modular_first_stage_equals_brute_force() -> None:
     base = system()
     sys_ = dataclasses.replace(base, storage=dataclasses.replace(
         base.storage, module_energy_kwh=4.0, module_power_kw=2.0, fixed_cost=0.5))
-    robust = plan_ccg(sys_, scenarios(), "shared", gamma=1, config=EXACT).sel(mode="shared")
-    expected, _ = brute_force(sys_, "shared", 1)
+    robust = plan_ccg(sys_, scenarios(), "accounts", gamma=1, config=EXACT).sel(mode="accounts")
+    expected, _ = brute_force(sys_, "accounts", 1)
     assert float(robust["objective"]) == pytest.approx(expected, rel=1e-7)
     energy = float(robust["cap_energy_kwh"].sel(storage="station"))
     assert energy / 4.0 == pytest.approx(round(energy / 4.0)) and energy > 0
@@ -211,12 +219,13 @@ def test_modular_first_stage_equals_brute_force() -> None:
 
 def test_price_of_robustness() -> None:
     sys_ = system()
-    ef = solve_ef(sys_, scenarios(), "shared")
-    robust = plan_ccg(sys_, scenarios(), "shared", gamma=2, config=EXACT,
+    ef = solve_ef(sys_, scenarios(), "accounts")
+    robust = plan_ccg(sys_, scenarios(), "accounts", gamma=2, config=EXACT,
                       compare_stochastic=True)
     ef_value, robust_value = float(ef["objective"].item()), float(robust["objective"].item())
-    stochastic = robust_cost(sys_, scenarios(), "shared", capacity(ef, "shared"), gamma=2)
-    robust_worst = robust_cost(sys_, scenarios(), "shared", capacity(robust, "shared"), gamma=2)
+    stochastic = robust_cost(sys_, scenarios(), "accounts", capacity(ef, "accounts"), gamma=2)
+    robust_worst = robust_cost(sys_, scenarios(), "accounts", capacity(robust, "accounts"),
+                               gamma=2)
     # solved to 1e-9: the cost at the worst cases found is the certified bound
     for cost in (stochastic, robust_worst):
         assert cost.found == pytest.approx(cost.bound, rel=1e-7)
@@ -248,7 +257,17 @@ def test_bad_inputs_are_input_errors() -> None:
     with pytest.raises(InputError, match="no cluster spread"):
         deviations(make_scenarios(np.ones((1, 2, 2))), 0.9)
     with pytest.raises(InputError, match="gamma"):
-        storage_problem(system(), scenarios(), "shared", -1.0)
+        storage_problem(system(), scenarios(), "accounts", -1.0)
+    # without storage there is no first stage: nothing for C&CG to decide
+    for mode in ("none", "p2p"):
+        with pytest.raises(InputError, match=f"architecture '{mode}' has no storage to plan: "
+                           r"C&CG .* use the extensive form"):
+            plan_ccg(system(), scenarios(), mode, gamma=1)
+    strict = system()
+    strict = dataclasses.replace(strict, planning=dataclasses.replace(
+        strict.planning, forbid_simultaneous=True))
+    with pytest.raises(InputError, match="forbid_simultaneous.*linear recourse"):
+        storage_problem(strict, scenarios(), "pooled", 1.0)
     assert main(["plan", "--scenarios", "missing.nc", "--method", "ccg"]) == 2
 
 
@@ -258,16 +277,17 @@ def test_cli_plan_ccg(tmp_path: Path, capsys: Any) -> None:
     scenarios().to_netcdf(scen)
     out = tmp_path / "robust.nc"
     code = main(["plan", str(tmp_path / "system.toml"), "--scenarios", str(scen), "--method",
-                 "ccg", "--gamma", "2", "--mode", "shared", "-o", str(out), "--json"])
+                 "ccg", "--gamma", "2", "--storage", "shared", "-o", str(out), "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    expected, _ = brute_force(system(), "shared", 2)
+    expected, _ = brute_force(system(), "accounts", 2)
     assert summary["method"] == "ccg"
-    assert summary["modes"]["shared"]["annual_cost"] == pytest.approx(expected, rel=1e-6)
-    ccg = summary["ccg"]["shared"]
+    assert list(summary["modes"]) == ["accounts"]  # the system's station (default accounts)
+    assert summary["modes"]["accounts"]["annual_cost"] == pytest.approx(expected, rel=1e-6)
+    ccg = summary["ccg"]["accounts"]
     assert ccg["termination"] == "optimal" and ccg["gap"] <= 1e-3
     assert ccg["objective"] == pytest.approx(expected, rel=1e-6)
-    assert ccg["lower_bound"] <= ccg["objective"]
+    assert ccg["lower_bound"] <= ccg["objective"] * (1 + 1e-12)  # equal, up to round-off
     with xr.open_dataset(out) as ds:
         assert "ccg_upper_bound" in ds and float(ds.attrs["gamma"]) == 2.0
         # a gap of 30 on the first day and 10 on the second (weighted): 75 % and 25 %
@@ -275,18 +295,20 @@ def test_cli_plan_ccg(tmp_path: Path, capsys: Any) -> None:
     prob = held["probability"].values
     held["worst_case_bound"] = held["worst_case_cost"] + np.array([30.0, 10.0]) / prob
     held["termination"] = ("mode", ["time_limit"])
-    shares = ccg_summary(held)["shared"]["gap_by_day"]
+    shares = ccg_summary(held)["accounts"]["gap_by_day"]
     days = [str(k) for k in held["scenario"].values]
     assert shares == pytest.approx({days[0]: 0.75, days[1]: 0.25})
-    assert ccg_report(held).endswith(f"the gap is held by scenario {days[0]} (75%), scenario {days[1]} (25%)")
+    assert ccg_report(held).endswith(
+        f"the gap is held by scenario {days[0]} (75%), scenario {days[1]} (25%)")
     # one iteration: the nominal master, whose worst cases end the round without a bound
     code = main(["plan", str(tmp_path / "system.toml"), "--scenarios", str(scen), "--method",
-                 "ccg", "--gamma", "2", "--mode", "shared", "-o", str(out), "--max-iterations",
-                 "1", "--rel-gap", "0.5"])
+                 "ccg", "--gamma", "2", "--storage", "shared", "-o", str(out),
+                 "--max-iterations", "1", "--rel-gap", "0.5"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "C&CG shared: iteration_limit after 1 iterations" in printed
-    assert f"the gap is held by scenario {days[0]} (no bound), scenario {days[1]} (no bound)" in printed
+    assert "C&CG accounts: iteration_limit after 1 iterations" in printed
+    assert (f"the gap is held by scenario {days[0]} (no bound), scenario {days[1]} "
+            "(no bound)") in printed
     with xr.open_dataset(out) as ds:
         assert str(ds["termination"].item()) == "iteration_limit"
         assert ds.sizes["iteration"] == 1
@@ -299,8 +321,8 @@ from tests.framework.test_robust import scenarios, system
 from framework.robust import CCGConfig
 from framework.robust.storage import plan_ccg
 from mpi4py import MPI
-ds = plan_ccg(system(), scenarios(), "shared", gamma=2, config=CCGConfig(rel_gap=1e-9))
-ds = ds.sel(mode="shared")
+ds = plan_ccg(system(), scenarios(), "accounts", gamma=2, config=CCGConfig(rel_gap=1e-9))
+ds = ds.sel(mode="accounts")
 if MPI.COMM_WORLD.Get_rank() == 0:
     print(json.dumps({"objective": float(ds["objective"]), "bound": float(ds["bound"]),
                       "energy": float(ds["cap_energy_kwh"].sum()),
@@ -310,7 +332,8 @@ if MPI.COMM_WORLD.Get_rank() == 0:
 
 def test_mpi_separation_matches_serial() -> None:
     mpiexec = find_mpiexec()
-    serial = plan_ccg(system(), scenarios(), "shared", gamma=2, config=EXACT).sel(mode="shared")
+    serial = plan_ccg(system(), scenarios(), "accounts", gamma=2, config=EXACT).sel(
+        mode="accounts")
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     run = subprocess.run([mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", "-c", MPI_SCRIPT],
@@ -328,7 +351,7 @@ def test_dual_bounds_per_step_where_no_import_limit_binds() -> None:
     # mg1 has no import limit: a kWh of its load or lost PV at step t costs at most the
     # import price buy_t; mg0's limit (20 kW) is below its worst-case load (26 kW), so its
     # entries keep the bound valid for every plan (value of lost load)
-    problem, _ = storage_problem(system(), scenarios(), "shared", 1.0)
+    problem, _ = storage_problem(system(), scenarios(), "accounts", 1.0)
     bounds = problem.blocks[0].dual_bounds
     x = np.zeros(problem.first_stage.size)
     low, high = bounds(x)
@@ -345,3 +368,43 @@ def test_config_from_a_study_table() -> None:
                                                                           time_limit_s=5.0)
     with pytest.raises(InputError, match=r"unknown key\(s\) \['time_limit'\]; valid keys: "):
         ccg_config({"time_limit": 5.0})
+
+
+@pytest.mark.parametrize(("mode", "mg1", "threshold"), [
+    # mg1's import limit 40 kW less its worst-case load 15.6 kW (12 kW + 30 %) leaves 24.4
+    ("accounts", {}, 24.4),
+    # it may also send 10 kW to mg0 directly, which its imports may have to cover
+    ("accounts+p2p", {"p2p_limit_kw": 10.0}, 14.4),
+    ("individual+p2p", {}, -np.inf),  # no p2p limit: it may import for mg0 without bound
+    # at a pooled bus its charge feeds mg0's discharge: bounded by its connection only
+    ("pooled", {"station_limit_kw": 5.0}, 19.4),
+    ("pooled", {}, -np.inf),
+])
+def test_dual_bounds_count_what_a_microgrid_sends(mode: str, mg1: dict, threshold: float
+                                                  ) -> None:
+    # the per-step bound of mg1 holds while the power of the storage it charges stays below
+    # its import limit less its worst-case load and what it can send to other microgrids
+    data = tomllib.loads(SYSTEM_TOML)
+    data["microgrid"][1].update(import_limit_kw=40.0, **mg1)
+    data["shared"]["exchange_fee_per_kwh"] = 0.01
+    sys_ = system_from_dict(data)
+    problem, layout = storage_problem(sys_, scenarios(), mode, 1.0)
+    bounds = problem.blocks[0].dual_bounds
+    power = [p for p, (name, k) in enumerate(layout.first_stage)
+             if name == "cap_power_kw" and k in ("mg1", "station")][0]
+    mg1_entries = slice(STEPS, 2 * STEPS)
+    assert np.all(bounds.tight[mg1_entries] < bounds.loose[1][mg1_entries])
+    x = np.zeros(problem.first_stage.size)
+    for p in (threshold - 0.1, threshold + 0.1) if np.isfinite(threshold) else (0.0,):
+        x[power] = p
+        expected = bounds.tight if p < threshold else bounds.loose[1]
+        assert bounds(x)[1][mg1_entries] == pytest.approx(expected[mg1_entries], rel=1e-12)
+    # the loose bound pays the fee at every meter a kWh may pass: 2 at a station, 2 with p2p
+    arch = architecture(mode)
+    meters = 2 * arch.shared + 2 * arch.p2p
+    plain = dataclasses.replace(sys_, shared=dataclasses.replace(sys_.shared,
+                                                                 exchange_fee_per_kwh=0.0))
+    base, _ = storage_problem(plain, scenarios(), mode, 1.0)
+    dev = LOAD_UP * 12 + PV_DOWN * 0.7 * 10  # scenario 0, mg1, t = 2 (days = dt = 1)
+    assert bounds.loose[1][STEPS + 2] - base.blocks[0].dual_bounds.loose[1][STEPS + 2] == (
+        pytest.approx(meters * 0.01 * dev))
