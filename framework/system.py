@@ -231,6 +231,16 @@ class Tariff:
                 "curtailment_cost_per_kwh", "co2_price_per_kg")
         _check(min(self.grid_co2_kg_per_kwh) >= 0, "grid_co2_kg_per_kwh", "values >= 0",
                self.grid_co2_kg_per_kwh)
+        buy, sell = self.price_buy_per_kwh, self.price_sell_per_kwh
+        if len(buy) == len(sell) or 1 in (len(buy), len(sell)):
+            steps = max(len(buy), len(sell))
+            above = [t for t in range(steps) if sell[t % len(sell)] > buy[t % len(buy)]]
+            _check(not above, "price_sell_per_kwh",
+                   "at most price_buy_per_kwh in every step (buying to sell back makes the "
+                   f"cost unbounded); it is higher at step(s) {above[:5]}", self.price_sell_per_kwh)
+        _check(self.voll_per_kwh >= max(buy), "voll_per_kwh",
+               f"at least the highest price_buy_per_kwh ({max(buy)}): below it, shedding load "
+               "is cheaper than buying the energy", self.voll_per_kwh)
 
     def per_step(self, key: str, steps: int) -> tuple[float, ...]:
         """The vector ``key`` with one value per step (a scalar is repeated)."""

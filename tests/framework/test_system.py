@@ -107,6 +107,29 @@ def test_invalid_value_names_section_and_key(section: str, key: str, value: Any,
     assert expected in msg
 
 
+@pytest.mark.parametrize("tariff, key, expected", [
+    ({"price_buy_per_kwh": 0.3, "voll_per_kwh": 0.2}, "voll_per_kwh",
+     "at least the highest price_buy_per_kwh (0.3)"),
+    ({"price_buy_per_kwh": [0.1, 0.4], "voll_per_kwh": 0.3}, "voll_per_kwh",
+     "at least the highest price_buy_per_kwh (0.4)"),
+    ({"price_buy_per_kwh": -0.05, "price_sell_per_kwh": 0.05}, "price_sell_per_kwh",
+     "at most price_buy_per_kwh in every step"),
+    ({"price_buy_per_kwh": [0.2, 0.04], "price_sell_per_kwh": 0.05}, "price_sell_per_kwh",
+     "higher at step(s) [1]"),
+])
+def test_prices_that_make_shedding_or_arbitrage_pay_are_refused(tariff: dict, key: str,
+                                                                expected: str) -> None:
+    msg = error_of(tariff=tariff)
+    assert msg.startswith(f"sys.toml: tariff.{key}: expected")
+    assert expected in msg
+
+
+def test_negative_buy_prices_are_accepted_below_the_sell_price() -> None:
+    system = system_from_dict({"microgrid": [{"name": "a"}], "tariff": {
+        "price_buy_per_kwh": [-0.05, 0.3], "price_sell_per_kwh": -0.1}})
+    assert system.tariff.price_buy_per_kwh == (-0.05, 0.3)
+
+
 def test_microgrid_value_names_the_microgrid_and_key() -> None:
     with pytest.raises(InputError) as err:
         system_from_dict({"microgrid": [{"name": "a", "import_limit_kw": -1.0}]},
