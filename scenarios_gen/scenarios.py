@@ -60,6 +60,9 @@ SCHEMA: dict[str, tuple[str, ...]] = {
 PROBABILITY_TOLERANCE = 1e-9
 """Allowed deviation of the sum of probabilities from 1."""
 
+PU_TOLERANCE = 1e-9
+"""Allowed excess of a per-unit availability over 1 (history is clipped to 1 when cleaned)."""
+
 
 @dataclass(frozen=True)
 class _Groups:
@@ -328,6 +331,12 @@ def _check_variable(ds: xr.Dataset, name: str, dims: tuple[str, ...], where: str
         if float(var.min()) < 0:
             raise InputError(f"{where}: variable {name!r}: expected values >= 0, got "
                              f"minimum {float(var.min())!r}")
+        if name.startswith(("pv_pu", "wind_pu")) and float(var.max()) > 1 + PU_TOLERANCE:
+            at = {dim: var[dim].values[i] if dim in var.coords else i for dim, i in zip(
+                var.dims, np.unravel_index(int(np.argmax(var.values)), var.shape), strict=True)}
+            raise InputError(f"{where}: variable {name!r}: expected per-unit availability "
+                             f"<= 1, got {float(var.max())!r} at "
+                             + ", ".join(f"{dim} {value}" for dim, value in at.items()))
 
 
 def _check_coords(ds: xr.Dataset, where: str) -> None:

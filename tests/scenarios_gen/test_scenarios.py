@@ -173,6 +173,8 @@ def _broken(ds: xr.Dataset, what: str) -> xr.Dataset:
         ds["wind_pu"][0, 1, 0] = np.nan
     elif what == "negative":
         ds["load_kw"][1, 0, 1] = -3.0
+    elif what == "per_unit":
+        ds["pv_pu"][2, 1, 0] = 5.0
     else:
         ds["pv_kw"] = ds["pv_kw"].expand_dims(scenario=ds["scenario"])
     return ds
@@ -183,6 +185,8 @@ def _broken(ds: xr.Dataset, what: str) -> xr.Dataset:
     ("missing", "variable 'pv_pu_quantile' is missing"),
     ("nan", "variable 'wind_pu' contains NaN"),
     ("negative", "variable 'load_kw': expected values >= 0, got minimum -3.0"),
+    ("per_unit", "variable 'pv_pu': expected per-unit availability <= 1, got 5.0 at "
+                 "scenario 2, step 1, microgrid "),
     ("dims", r"variable 'pv_kw': expected dimensions \('microgrid',\)"),
 ])
 def test_read_rejects_bad_files_naming_file_and_variable(history, tmp_path, what, message):
