@@ -46,8 +46,8 @@ def _modes(system: System) -> list[str]:
     return system.planning.architectures
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
+def _print_json(data: Any, sort_keys: bool = True) -> None:
+    print(json.dumps(data, indent=2, sort_keys=sort_keys))
 
 
 def cmd_scenarios(args: argparse.Namespace) -> None:
@@ -70,13 +70,16 @@ def cmd_scenarios(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    """``sesplan plan``: optimal capacities and dispatch for one or both modes."""
+    """``sesplan plan``: optimal capacities and dispatch for the system's architectures, or
+    (``--compare``) for every rung of the ladder with the saving decomposed."""
     from framework.report import comparison_table
     from framework.results import summary, write_result
     from framework.robust.storage import ccg_report, ccg_summary
     from framework.solve.ef import plan_ef
     from scenarios_gen.scenarios import read_scenarios
 
+    if args.compare:
+        return _plan_compare(args)
     if args.method == "ph":
         return _plan_ph(args)
     system = _system(args.system, args)
@@ -96,6 +99,35 @@ def cmd_plan(args: argparse.Namespace) -> None:
         print(comparison_table(ds))
         if args.method == "ccg":
             print(ccg_report(ds))
+
+
+def _plan_compare(args: argparse.Namespace) -> None:
+    """``--compare``: the ladder of sharing architectures by the extensive form, the saving
+    of the pooled station decomposed into storage sharing and energy exchange, and the
+    waterfall figure beside the output (``<stem>_ladder.pdf``/``.png``)."""
+    from framework.ladder import ladder_summary, ladder_table, solve_ladder
+    from framework.plotting import plot_ladder, save_figure
+    from framework.results import write_result
+    from scenarios_gen.scenarios import read_scenarios
+
+    if args.method != "ef":
+        raise InputError(f"--compare: the ladder is solved by the extensive form only, not "
+                         f"--method {args.method}")
+    given = [f"--{k}" for k in ("storage", "station", "exchange") if getattr(args, k)]
+    if given:
+        raise InputError(f"--compare: solves every architecture of the ladder; drop "
+                         f"{', '.join(given)}")
+    system = _system(args.system, args)
+    ds = solve_ladder(system, read_scenarios(args.scenarios), time_limit_s=args.time_limit)
+    out = Path(args.output)
+    write_result(ds, out)
+    figure = save_figure(plot_ladder(ds), out.with_name(f"{out.stem}_ladder"),
+                         f"sesplan plan --compare: {out.name}")
+    log.info("wrote %s and %s", out, ", ".join(str(p) for p in figure))
+    if args.json:
+        _print_json(ladder_summary(ds), sort_keys=False)  # the rungs in the ladder's order
+    else:
+        print(ladder_table(ds))
 
 
 def _plan_ph(args: argparse.Namespace) -> None:
@@ -169,9 +201,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """``sesplan demo``: the default system from history to individual vs shared storage, a
-    robust station, the split of the saving, and leasing."""
+    """``sesplan demo``: the default system from history to individual batteries vs a shared
+    station, the value of sharing decomposed over the ladder of architectures, a robust
+    station, the split of the saving, and leasing."""
     from framework.game import allocate, allocation_table
+    from framework.ladder import ladder_table, solve_ladder
     from framework.lease import lease_sweep, lease_table
     from framework.plotting import figures_for, save_figure
     from framework.report import comparison_table, robustness_table
@@ -185,6 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     out = Path(args.output)
     start = time.perf_counter()
     system = _system(None)
+    station = system.planning.shared_architecture
     print(f"sesplan demo: system {system.name!r} with microgrids {', '.join(system.names)}")
     scenarios = scenarios_for(system, n_clusters=args.clusters, seed=args.seed)
     write_scenarios(scenarios, out / "scenarios.nc")
@@ -192,29 +227,36 @@ def cmd_demo(args: argparse.Namespace) -> None:
           f"-> {out / 'scenarios.nc'}")
     result = plan_ef(system, scenarios)
     write_result(result, out / "plan.nc")
-    print(f"2. individual vs shared storage (extensive form, HiGHS) -> {out / 'plan.nc'}\n")
+    print(f"2. individual batteries vs a shared station ({station}; extensive form, HiGHS) "
+          f"-> {out / 'plan.nc'}\n")
     print(comparison_table(result))
-    robust = plan_ccg(system, scenarios, "shared", gamma=args.gamma,
+    ladder = solve_ladder(system, scenarios, solved=result)
+    write_result(ladder, out / "ladder.nc")
+    print(f"\n3. the value of sharing, decomposed: every architecture from no storage to a "
+          f"pooled station -> {out / 'ladder.nc'}\n")
+    print(ladder_table(ladder))
+    robust = plan_ccg(system, scenarios, station, gamma=args.gamma,
                       config=CCGConfig(time_limit_s=120), compare_stochastic=True)
     write_result(robust, out / "robust.nc")
-    print(f"\n3. a robust shared station (C&CG): every day may deviate to its cluster's "
+    print(f"\n4. a robust shared station (C&CG): every day may deviate to its cluster's "
           f"90 % load and 10 % renewable quantiles in {args.gamma:g} hours per microgrid "
           f"-> {out / 'robust.nc'}\n")
     print(robustness_table(result, robust))
     allocation = allocate(system, scenarios, ["shapley", "nucleolus", "proportional_cost"])
     write_result(allocation, out / "allocation.nc")
-    print(f"\n4. the saving of sharing split among the microgrids -> {out / 'allocation.nc'}\n")
+    print(f"\n5. the saving of sharing split among the microgrids -> {out / 'allocation.nc'}\n")
     print(allocation_table(allocation))
     lease = lease_sweep(system, scenarios, grid=4)
     write_result(lease, out / "lease.nc")
-    print(f"\n5. a third-party station leasing partitions -> {out / 'lease.nc'}\n")
+    print(f"\n6. a third-party station leasing partitions -> {out / 'lease.nc'}\n")
     print(lease_table(lease))
     written = []
     for ds, names in ((result, ["representative_days", "soc", "capacity_cost"]),
-                      (robust, ["bound_convergence"]), (allocation, ["allocation"])):
+                      (ladder, ["ladder"]), (robust, ["bound_convergence"]),
+                      (allocation, ["allocation"])):
         for name, fig in figures_for(ds, names).items():
             written += save_figure(fig, out / "figures" / name, f"sesplan demo: {name}")
-    print(f"\n6. figures (PDF and PNG) -> {out / 'figures'}: "
+    print(f"\n7. figures (PDF and PNG) -> {out / 'figures'}: "
           + ", ".join(p.name for p in written if p.suffix == ".png"))
     print(f"\ndone in {time.perf_counter() - start:.1f} s")
 
@@ -365,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_scenarios)
 
-    p = sub.add_parser("plan", help="size individual and/or shared storage",
+    p = sub.add_parser("plan", help="size individual and/or shared storage, or compare "
+                       "every sharing architecture (--compare)",
                        description="Optimal storage capacities and dispatch over the scenarios.")
     _add_system(p)
     p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
@@ -396,9 +439,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spokes", default=None, metavar="NAME,...",
                    help="ph: lagrangian, xhatxbar, xhatshuffle or none (default: "
                    "lagrangian,xhatxbar on a multiple of 3 ranks, else none: bounds on the hub)")
+    p.add_argument("--compare", action="store_true",
+                   help="solve the ladder of sharing architectures (none, p2p, individual, "
+                   "individual+p2p, accounts, accounts+p2p, pooled; extensive form only) and "
+                   "split the pooled station's saving against individual batteries into "
+                   "storage sharing and energy exchange (both orders and their average); "
+                   "prints the ladder table, and writes the waterfall figure beside the "
+                   "output as <output stem>_ladder.pdf and .png")
     p.add_argument("-o", "--output", default="result.nc", help="output NetCDF file")
     p.add_argument("--json", action="store_true",
-                   help="print objective, capacities and KPIs per mode as JSON")
+                   help="print objective, capacities and KPIs per mode as JSON (with "
+                   "--compare: every rung and the decomposition of the saving)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("evaluate", help="evaluate a plan's capacities on other days",
@@ -457,9 +508,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lease)
 
     p = sub.add_parser("demo", help="run the default system end to end",
-                       description="Scenarios of the default system, then individual vs "
-                       "shared storage, with a printed comparison, a robust shared station, "
-                       "the split of the saving, leasing, and figures.")
+                       description="Scenarios of the default system, then individual "
+                       "batteries vs a shared station with a printed comparison, the ladder "
+                       "of sharing architectures with the saving decomposed into storage "
+                       "sharing and energy exchange, a robust shared station, the split of "
+                       "the saving, leasing, and figures.")
     p.add_argument("--clusters", "-k", type=int, default=8, help="number of clustered days")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--gamma", type=float, default=24.0,
@@ -487,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: figures/ in the results folder)")
     p.add_argument("--only", default=None, metavar="NAME,...",
                    help="only these figures: representative_days, soc, capacity_cost, "
-                   "out_of_sample, allocation, bound_convergence, objective_vs_k, "
+                   "out_of_sample, allocation, bound_convergence, ladder, objective_vs_k, "
                    "price_of_robustness")
     p.set_defaults(func=cmd_figures)
     return parser

@@ -18,6 +18,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from framework.errors import InputError
+from framework.ladder import has_ladder
 from framework.plotting.analysis import (
     bound_names,
     plot_allocation,
@@ -25,6 +26,7 @@ from framework.plotting.analysis import (
     plot_objective_vs_k,
     plot_price_of_robustness,
 )
+from framework.plotting.ladder import plot_ladder
 from framework.plotting.plan import (
     plot_capacity_cost,
     plot_out_of_sample,
@@ -42,6 +44,7 @@ RESULT_FIGURES: dict[str, Callable[[xr.Dataset], Figure]] = {
     "out_of_sample": plot_out_of_sample,
     "allocation": plot_allocation,
     "bound_convergence": plot_bound_convergence,
+    "ladder": plot_ladder,
 }
 """Figures of one result, by name."""
 SUMMARY_FIGURES: dict[str, Callable[[xr.Dataset], Figure]] = {
@@ -76,6 +79,8 @@ def available(ds: xr.Dataset) -> list[str]:
         out.append("allocation")
     if _has_bounds(ds):
         out.append("bound_convergence")
+    if has_ladder(ds):
+        out.append("ladder")
     return out
 
 
