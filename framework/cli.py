@@ -7,14 +7,18 @@ atomically; a user mistake prints one line (``sesplan: error: ...``) and exits w
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import dataclasses
+import io
 import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from framework import __version__
 from framework.errors import InputError
@@ -47,7 +51,71 @@ def _modes(system: System) -> list[str]:
 
 
 def _print_json(data: Any, sort_keys: bool = True) -> None:
-    print(json.dumps(data, indent=2, sort_keys=sort_keys))
+    """The one JSON document of ``--json``, on the stream :func:`_stdout_for_json` keeps."""
+    print(json.dumps(data, indent=2, sort_keys=sort_keys), file=_JSON_OUT.get(),
+          flush=True)
+
+
+_JSON_OUT: contextvars.ContextVar[TextIO] = contextvars.ContextVar("json_out",
+                                                                   default=sys.stdout)
+
+
+@contextlib.contextmanager
+def _stdout_for_json() -> Iterator[None]:
+    """While a ``--json`` command runs, everything written to standard output, by Python or
+    by a solver's C code on file descriptor 1 (HiGHS prints its banner there), goes to
+    standard error; the JSON document alone goes to the real standard output."""
+    out = sys.stdout
+    try:
+        on_fd1 = out.fileno() == 1
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        on_fd1 = False
+    out.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    json_out = os.fdopen(os.dup(saved), "w") if on_fd1 else out
+    token = _JSON_OUT.set(json_out)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stdout = out
+        _JSON_OUT.reset(token)
+        os.dup2(saved, 1)
+        os.close(saved)
+        if on_fd1:
+            json_out.close()
+
+
+def _check_output(output: str | Path, **inputs: str | Path | None) -> None:
+    """Refuse an output path that is one of the inputs (it would be replaced), or that
+    cannot be written (a directory, or under a file), before anything is solved."""
+    out = Path(output)
+    for option, given in inputs.items():
+        if given is not None and Path(given).exists() and out.exists() \
+                and out.resolve() == Path(given).resolve():
+            raise InputError(f"-o {output}: is the input of {option}; it would be replaced "
+                             "(choose another output file)")
+    if out.is_dir():
+        raise InputError(f"-o {output}: is a directory; expected a file name")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"-o {output}: {parent} is a file, not a folder")
+
+
+#: Options of ``plan`` that only one method reads, and the methods that read them.
+METHOD_OPTIONS = {"gamma": ("ccg",), "quantile": ("ccg",), "single_worst_case": ("ccg",),
+                  "rel_gap": ("ph", "ccg"), "max_iterations": ("ph", "ccg"), "rho": ("ph",),
+                  "bundles_per_rank": ("ph",), "spokes": ("ph",)}
+
+
+def _check_method_options(args: argparse.Namespace) -> None:
+    """An option that the chosen ``--method`` does not read is an error, not ignored."""
+    for name, methods in METHOD_OPTIONS.items():
+        if getattr(args, name) not in (None, False) and args.method not in methods:
+            raise InputError(f"--{name.replace('_', '-')}: applies to --method "
+                             f"{' or '.join(methods)}, not --method {args.method}")
 
 
 def cmd_scenarios(args: argparse.Namespace) -> None:
@@ -56,6 +124,8 @@ def cmd_scenarios(args: argparse.Namespace) -> None:
     from scenarios_gen.scenarios import write_scenarios
 
     system = _system(args.system)
+    history = system.resolve(system.history.path) if system.history.path else None
+    _check_output(args.output, **{"--system": args.system, "the history": history})
     ds = scenarios_for(system, n_clusters=args.clusters, method=args.method,
                        extreme_days=args.extreme_days, seed=args.seed, all_days=args.all_days)
     write_scenarios(ds, args.output)
@@ -78,6 +148,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from framework.solve.ef import plan_ef
     from scenarios_gen.scenarios import read_scenarios
 
+    _check_method_options(args)
+    _check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
     if args.compare:
         return _plan_compare(args)
     if args.method == "ph":
@@ -148,7 +220,7 @@ def _plan_ph(args: argparse.Namespace) -> None:
         x.strip() for x in args.spokes.split(",") if x.strip() not in ("", "none")]
     try:
         ds = plan_ph(system, scenarios, modes=_modes(system), time_limit_s=args.time_limit,
-                     rho=args.rho, bundles_per_rank=args.bundles_per_rank, spokes=spokes,
+                     rho=args.rho, bundles_per_rank=args.bundles_per_rank or 0, spokes=spokes,
                      **_given(rel_gap=args.rel_gap, max_iterations=args.max_iterations))
     except (InputError, SolveError) as err:
         stop_everywhere(err)
@@ -177,7 +249,8 @@ def _plan_ccg(args: argparse.Namespace, system: System, scenarios: Any) -> Any:
         raise InputError("--gamma: required with --method ccg (the budget of uncertainty)")
     root = _mpi_root(args)
     ds = plan_robust(system, scenarios, modes=_modes(system), gamma=args.gamma,
-                     quantile=args.quantile, single_worst_case=args.single_worst_case,
+                     quantile=0.9 if args.quantile is None else args.quantile,
+                     single_worst_case=args.single_worst_case,
                      config=CCGConfig(**_given(time_limit_s=args.time_limit,
                                                rel_gap=args.rel_gap,
                                                max_iterations=args.max_iterations)))
@@ -192,6 +265,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from scenarios_gen.scenarios import read_scenarios
 
     system = _system(args.system)
+    _check_output(args.output, **{"--plan": args.plan, "--scenarios": args.scenarios,
+                                  "SYSTEM.toml": args.system})
     ds = evaluate_plan(system, read_scenarios(args.scenarios), read_result(args.plan))
     write_result(ds, args.output)
     if args.json:
@@ -290,6 +365,7 @@ def cmd_allocate(args: argparse.Namespace) -> None:
     from scenarios_gen.scenarios import read_scenarios
 
     root = _mpi_root(args)
+    _check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
     rules = [x.strip() for x in args.rules.split(",") if x.strip()]
     ds = allocate(_system(args.system, args), read_scenarios(args.scenarios), rules,
                   cache_dir=args.cache, n_permutations=args.permutations, seed=args.seed,
@@ -311,6 +387,7 @@ def cmd_lease(args: argparse.Namespace) -> None:
     from scenarios_gen.scenarios import read_scenarios
 
     root = _mpi_root(args)
+    _check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
     ds = lease_sweep(_system(args.system, args), read_scenarios(args.scenarios),
                      _floats(args.energy_prices, "--energy-prices"),
                      _floats(args.power_prices, "--power-prices"), grid=args.grid,
@@ -358,6 +435,20 @@ def _add_system(p: argparse.ArgumentParser, positional: bool = True) -> None:
         p.add_argument("system", nargs="?", default=None, metavar="SYSTEM.toml", help=help_)
     else:
         p.add_argument("--system", default=None, metavar="SYSTEM.toml", help=help_)
+
+
+def _positive(option: str) -> Any:
+    """An argparse type: a finite number > 0."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+        if not (value > 0 and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        return value
+    parse.__name__ = option
+    return parse
 
 
 def _add_architecture(p: argparse.ArgumentParser, storage: bool = True) -> None:
@@ -418,12 +509,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "certified bounds, over MPI ranks (mpiexec -n N python -m mpi4py -m "
                    "framework.cli plan ... --method ph)")
     _add_architecture(p)
-    p.add_argument("--time-limit", type=float, default=None, help="solver time limit (s)")
+    p.add_argument("--time-limit", type=_positive("--time-limit"), default=None,
+                   help="time limit (s) for each architecture: its extensive-form solve, or "
+                   "its whole PH or C&CG run")
     p.add_argument("--gamma", type=float, default=None,
                    help="ccg: steps per microgrid and day that may deviate (budget)")
-    p.add_argument("--quantile", type=float, default=0.9,
+    p.add_argument("--quantile", type=float, default=None,
                    help="ccg: deviations to the Q / 1-Q quantiles of each cluster (default 0.9)")
-    p.add_argument("--single-worst-case", action="store_true",
+    p.add_argument("--single-worst-case", action="store_true", default=None,
                    help="ccg: one worst day over all scenarios instead of the expected one")
     p.add_argument("--rel-gap", type=float, default=None,
                    help="ph, ccg: stop at this certified relative gap (default 0.01 for ph, "
@@ -433,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--time-limit bounds the run")
     p.add_argument("--rho", type=float, default=None,
                    help="ph: one rho for every capacity (default: cost-scaled, docs/ph.md)")
-    p.add_argument("--bundles-per-rank", type=int, default=0,
+    p.add_argument("--bundles-per-rank", type=int, default=None,
                    help="ph: group the scenarios into this many bundles per rank (default 0: "
                    "no bundles)")
     p.add_argument("--spokes", default=None, metavar="NAME,...",
@@ -479,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--permutations", type=int, default=200,
                    help="random orders for sampled_shapley (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampled_shapley's orders")
-    p.add_argument("--time-limit", type=float, default=None,
+    p.add_argument("--time-limit", type=_positive("--time-limit"), default=None,
                    help="solver time limit per coalition (s)")
     p.add_argument("-o", "--output", default="allocation.nc", help="output NetCDF file")
     p.add_argument("--json", action="store_true", help="print the allocations as JSON")
@@ -501,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", type=int, default=6,
                    help="prices per axis of the default grid (default 6)")
     p.add_argument("--cache", default=None, metavar="DIR", help="folder caching the solves")
-    p.add_argument("--time-limit", type=float, default=None,
+    p.add_argument("--time-limit", type=_positive("--time-limit"), default=None,
                    help="solver time limit per solve (s)")
     p.add_argument("-o", "--output", default="lease.nc", help="output NetCDF file")
     p.add_argument("--json", action="store_true", help="print the chosen prices as JSON")
@@ -553,7 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     try:
-        args.func(args)
+        with _stdout_for_json() if getattr(args, "json", False) else contextlib.nullcontext():
+            args.func(args)
     except InputError as err:
         print(f"sesplan: error: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,104 @@
+"""The command line keeps its promises: ``--json`` is one JSON document whatever a solver
+prints, no input file is ever replaced, and options are not silently ignored."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from framework.cli import main
+from tests.test_cli import write_days_system
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> tuple[Path, Path]:
+    system = write_days_system(tmp_path)
+    scen = tmp_path / "s.nc"
+    assert main(["-q", "scenarios", "--system", str(system), "-o", str(scen)]) == 0
+    return system, scen
+
+
+def test_json_is_the_only_thing_on_stdout_when_the_solver_prints(inputs: tuple[Path, Path],
+                                                                 tmp_path: Path) -> None:
+    """A solver that writes to file descriptor 1 from C (as HiGHS 1.16 does with its banner)
+    cannot break the JSON: everything but the document goes to stderr."""
+    system, scen = inputs
+    script = textwrap.dedent(f"""
+        import os, sys
+        import highspy
+        run = highspy.Highs.run
+        def noisy(self):
+            os.write(1, b"Running HiGHS (banner on fd 1)\\n")
+            print("a Python print on stdout")
+            return run(self)
+        highspy.Highs.run = noisy
+        from framework.cli import main
+        sys.exit(main(["-q", "plan", {str(system)!r}, "-s", {str(scen)!r},
+                       "-o", {str(tmp_path / "r.nc")!r}, "--json"]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert set(summary["modes"]) == {"individual", "accounts"}
+    assert "banner on fd 1" in done.stderr and "a Python print" in done.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["plan", "{system}", "-s", "{scen}", "-o", "{scen}"],
+    ["plan", "{system}", "-s", "{scen}", "-o", "{system}"],
+    ["evaluate", "{system}", "--plan", "{scen}", "-s", "{scen}", "-o", "{scen}"],
+    ["allocate", "{system}", "-s", "{scen}", "-o", "{scen}"],
+    ["scenarios", "--system", "{system}", "-o", "{days}"],
+])
+def test_an_output_onto_an_input_is_refused_and_the_input_kept(
+        inputs: tuple[Path, Path], capsys: pytest.CaptureFixture, command: list[str]) -> None:
+    system, scen = inputs
+    paths = {"system": system, "scen": scen, "days": system.parent / "days.csv"}
+    before = {p: p.read_bytes() for p in paths.values()}
+    assert main([part.format(**paths) for part in command]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "it would be replaced" in err
+    assert {p: p.read_bytes() for p in paths.values()} == before
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_solving(
+        inputs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    system, scen = inputs
+    assert main(["plan", str(system), "-s", str(scen), "-o", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["plan", str(system), "-s", str(scen), "-o", str(scen / "r.nc")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--gamma", "2"], "--gamma: applies to --method ccg, not --method ef"),
+    (["--rho", "1"], "--rho: applies to --method ph, not --method ef"),
+    (["--method", "ccg", "--gamma", "0", "--spokes", "none"],
+     "--spokes: applies to --method ph, not --method ccg"),
+    (["--method", "ph", "--quantile", "0.8"], "--quantile: applies to --method ccg"),
+])
+def test_an_option_of_another_method_is_an_error(inputs: tuple[Path, Path], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture,
+                                                 extra: list[str], message: str) -> None:
+    system, scen = inputs
+    out = tmp_path / "r.nc"
+    assert main(["plan", str(system), "-s", str(scen), "-o", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "soon"])
+def test_a_time_limit_must_be_a_positive_number(inputs: tuple[Path, Path], value: str,
+                                                capsys: pytest.CaptureFixture) -> None:
+    system, scen = inputs
+    with pytest.raises(SystemExit) as stop:
+        main(["plan", str(system), "-s", str(scen), "--time-limit", value])
+    assert stop.value.code == 2
+    assert f"--time-limit: expected a number > 0, got '{value}'" in capsys.readouterr().err
