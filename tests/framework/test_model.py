@@ -7,6 +7,10 @@ storage annuity is ``crf + om = 1`` (``lifetime_yr = 1``, ``discount_rate = 0``,
 (``LOSSLESS``), the feed-in price and the CO2 factor are 0, and the expected value is written
 as the arithmetic that gives it.
 
+The architectures here are own batteries (``individual``) and the two shared stations
+(``accounts``, ``pooled``) as storage; energy exchange between microgrids (``pooled``
+within one step, ``p2p``) and the diagnostics are in ``test_architectures.py``.
+
 Every solve goes through :func:`solve`, which also checks that the reported ``annual_cost``
 equals the solver's objective and that evaluating the optimal plan with ``fixed_capacity``
 gives the same objective.
@@ -179,7 +183,7 @@ def test_time_of_use_arbitrage_only_when_the_spread_beats_the_round_trip_loss(
 def test_very_expensive_storage_is_not_built() -> None:
     system = make_system([{"name": "mg0"}], tariff=tariff([0.1, 0.5]),
                          storage=storage(capex_energy_per_kwh=1000.0, capex_power_per_kw=1000.0))
-    for mode, name in (("individual", "mg0"), ("shared", "station")):
+    for mode, name in (("individual", "mg0"), ("accounts", "station"), ("pooled", "station")):
         ds = solve(system, make_scenarios(one_day([0.0, 10.0])), mode)
         assert float(ds["objective"]) == approx(0.5 * 10)
         assert cap(ds, name) == (approx(0.0), approx(0.0))
@@ -300,8 +304,12 @@ def test_degradation_cost_on_throughput(degradation: float, used: bool) -> None:
         assert cap(ds) == (approx(0.0), approx(0.0))
 
 
-# --- the shared station ------------------------------------------------------------------
+# --- the shared station: energy accounts and a pooled state of charge --------------------
+# The old station had one state of charge fed by gross flows. Here ``accounts`` keeps each
+# microgrid's energy its own, and ``pooled`` nets the microgrids' flows at the station's bus
+# (tests/framework/test_architectures.py has the exchange within one step and p2p).
 
+STATIONS = ("accounts", "pooled")
 # mg0 has a PV surplus at t0 and may not export; mg1 has a load at t1 and pays 0.5 flat
 PEERS = [{"name": "mg0", "pv_kw": 10.0, "export_limit_kw": 0.0}, {"name": "mg1"}]
 PEER_DAY = {"load_kw": one_day([0.0, 0.0], [0.0, 10.0]),
@@ -309,72 +317,104 @@ PEER_DAY = {"load_kw": one_day([0.0, 0.0], [0.0, 10.0]),
 
 
 @pytest.mark.parametrize("fee", [0.0, 0.01])
-def test_station_moves_one_microgrids_surplus_to_another(fee: float) -> None:
+def test_only_a_pooled_station_stores_one_microgrids_surplus_for_another(fee: float) -> None:
+    """mg0's surplus of 10 kWh at t0 can serve mg1's load of 10 kWh at t1.
+
+    Own batteries and accounts cannot move it (an account's energy stays its microgrid's;
+    the old single-SOC "shared" station moved it as pooled does): mg0 curtails, mg1 buys 10
+    at 0.5, nothing is built. A pooled station takes the 10 kWh
+    in at mg0's connection and gives them out at mg1's: the fee is metered twice,
+    ``fee * (10 + 10)``, plus a station of 10 kWh / 10 kW at 0.01 + 0.001 per unit.
+    """
     system = make_system(PEERS, tariff=tariff(0.5), storage=storage(),
                          shared={"exchange_fee_per_kwh": fee})
     scenarios = make_scenarios(**PEER_DAY)
-    individual = solve(system, scenarios, "individual")
-    # own storage cannot help: mg0's surplus is curtailed, mg1 buys 10 at 0.5
-    assert float(individual["objective"]) == approx(0.5 * 10)
-    assert term(individual, "fees") == approx(0.0)
-    shared = solve(system, scenarios, "shared")
-    assert float(shared["objective"]) == approx(fee * (10 + 10) + 0.01 * 10 + 0.001 * 10)
-    assert term(shared, "fees") == approx(fee * (10 + 10))
-    assert cap(shared, "station") == (approx(10.0), approx(10.0))
-    assert flow(shared, "charge_kw", "mg0") == [approx(10.0), approx(0.0)]
-    assert flow(shared, "discharge_kw", "mg1") == [approx(0.0), approx(10.0)]
-    assert flow(shared, "grid_import_kw", "mg1") == [approx(0.0), approx(0.0)]
+    for mode, name in (("individual", "mg0"), ("accounts", "station")):
+        ds = solve(system, scenarios, mode)
+        assert float(ds["objective"]) == approx(0.5 * 10)
+        assert term(ds, "fees") == approx(0.0)
+        assert cap(ds, name) == (approx(0.0), approx(0.0))
+    pooled = solve(system, scenarios, "pooled")
+    assert float(pooled["objective"]) == approx(fee * (10 + 10) + 0.01 * 10 + 0.001 * 10)
+    assert term(pooled, "fees") == approx(fee * (10 + 10))
+    assert cap(pooled, "station") == (approx(10.0), approx(10.0))
+    assert flow(pooled, "charge_kw", "mg0") == [approx(10.0), approx(0.0)]
+    assert flow(pooled, "discharge_kw", "mg1") == [approx(0.0), approx(10.0)]
+    assert flow(pooled, "grid_import_kw", "mg1") == [approx(0.0), approx(0.0)]
 
 
-def test_exchange_fee_above_the_price_stops_sharing() -> None:
-    """Fee 0.3 on charge and on discharge: 0.6 + 0.011 per kWh moved > 0.5."""
+@pytest.mark.parametrize("fee, built", [(0.24, True), (0.3, False)])
+def test_exchange_fee_above_the_price_stops_sharing(fee: float, built: bool) -> None:
+    """Energy stored for another microgrid pays the fee at both connections: a pooled station
+    moves mg0's surplus to mg1 iff ``2 * fee + 0.01 + 0.001 < 0.5`` per kWh
+    (0.491 at fee 0.24; 0.611 at fee 0.3)."""
     system = make_system(PEERS, tariff=tariff(0.5), storage=storage(),
-                         shared={"exchange_fee_per_kwh": 0.3})
-    shared = solve(system, make_scenarios(**PEER_DAY), "shared")
-    assert float(shared["objective"]) == approx(0.5 * 10)
-    assert cap(shared, "station") == (approx(0.0), approx(0.0))
+                         shared={"exchange_fee_per_kwh": fee})
+    pooled = solve(system, make_scenarios(**PEER_DAY), "pooled")
+    if built:
+        assert float(pooled["objective"]) == approx(fee * 20 + 0.01 * 10 + 0.001 * 10)
+        assert cap(pooled, "station") == (approx(10.0), approx(10.0))
+    else:
+        assert float(pooled["objective"]) == approx(0.5 * 10)
+        assert cap(pooled, "station") == (approx(0.0), approx(0.0))
 
 
 def test_exchange_fee_is_not_charged_to_own_batteries() -> None:
+    """A station (accounts or pooled) meters 10 kWh in and 10 out at the connection; an own
+    battery pays no fee."""
     system = make_system([{"name": "mg0"}], tariff=tariff([0.1, 0.5]), storage=storage(),
                          shared={"exchange_fee_per_kwh": 0.01})
     scenarios = make_scenarios(one_day([0.0, 10.0]))
     individual = solve(system, scenarios, "individual")
     assert float(individual["objective"]) == approx(0.1 * 10 + 0.01 * 10 + 0.001 * 10)
-    shared = solve(system, scenarios, "shared")
-    assert float(shared["objective"]) == approx(0.1 * 10 + 0.01 * (10 + 10) + 0.01 * 10
-                                                + 0.001 * 10)
+    for mode in STATIONS:
+        station = solve(system, scenarios, mode)
+        assert float(station["objective"]) == approx(0.1 * 10 + 0.01 * (10 + 10) + 0.01 * 10
+                                                     + 0.001 * 10)
+        assert term(station, "fees") == approx(0.01 * (10 + 10))
 
 
 def test_shared_capex_multiplier() -> None:
     """Both microgrids move 10 kWh from 0.1 to 0.5: one station of 20 kWh / 20 kW at half
-    the price, or two batteries of 10 kWh / 10 kW."""
+    the price (two accounts of 10 kWh, or a pooled state of charge of 20 kWh), or two
+    batteries of 10 kWh / 10 kW."""
     system = make_system([{"name": "mg0"}, {"name": "mg1"}], tariff=tariff([0.1, 0.5]),
                          storage=storage(), shared={"capex_multiplier": 0.5})
     scenarios = make_scenarios(one_day([0.0, 10.0], [0.0, 10.0]))
-    individual, shared = solve(system, scenarios, "individual"), solve(system, scenarios, "shared")
+    individual = solve(system, scenarios, "individual")
     assert float(individual["objective"]) == approx(2 * (0.1 * 10 + 0.01 * 10 + 0.001 * 10))
-    assert float(shared["objective"]) == approx(2 * 0.1 * 10 + 0.5 * (0.01 * 20 + 0.001 * 20))
-    assert cap(shared, "station") == (approx(20.0), approx(20.0))
     assert cap(individual, "mg1") == (approx(10.0), approx(10.0))
-    ds = plan_ef(system, scenarios)  # both modes side by side
-    assert cap(ds.sel(mode="individual"), "station") == (0.0, 0.0)
-    assert cap(ds.sel(mode="shared"), "mg0") == (0.0, 0.0)
-    assert ds.attrs["saving_of_sharing_per_yr"] == approx(
-        2 * (0.01 * 10 + 0.001 * 10) - 0.5 * (0.01 * 20 + 0.001 * 20))
+    saving = 2 * (0.01 * 10 + 0.001 * 10) - 0.5 * (0.01 * 20 + 0.001 * 20)
+    for mode, source in (("accounts", "storage sharing"),
+                         ("pooled", "storage sharing and energy exchange")):
+        station = solve(system, scenarios, mode)
+        assert float(station["objective"]) == approx(2 * 0.1 * 10
+                                                     + 0.5 * (0.01 * 20 + 0.001 * 20))
+        assert cap(station, "station") == (approx(20.0), approx(20.0))
+        ds = plan_ef(system, scenarios, modes=("individual", mode))  # side by side
+        assert cap(ds.sel(mode="individual"), "station") == (0.0, 0.0)
+        assert cap(ds.sel(mode=mode), "mg0") == (0.0, 0.0)
+        assert ds.attrs["saving_of_sharing_per_yr"] == approx(saving)
+        assert ds.attrs["saving_of_sharing_versus"] == mode
+        assert ds.attrs["saving_of_sharing_from"] == source
+    accounts = solve(system, scenarios, "accounts")
+    assert [float(v) for v in accounts["account_kwh"].sel(scenario=0, microgrid="mg1")] == [
+        approx(10.0), approx(0.0)]
 
 
-def test_station_power_limits_the_sum_of_discharges() -> None:
+@pytest.mark.parametrize("mode", STATIONS)
+def test_station_power_limits_the_sum_of_discharges(mode: str) -> None:
     """Both microgrids need 10 at t2 (0.5): the station charges 20 over t0, t1 (0.1) and
     discharges 20 at once, so P = 20 although no step charges more than needed."""
     system = make_system([{"name": "mg0"}, {"name": "mg1"}], tariff=tariff([0.1, 0.1, 0.5]),
                          storage=storage())
-    ds = solve(system, make_scenarios(one_day([0.0, 0.0, 10.0], [0.0, 0.0, 10.0])), "shared")
+    ds = solve(system, make_scenarios(one_day([0.0, 0.0, 10.0], [0.0, 0.0, 10.0])), mode)
     assert float(ds["objective"]) == approx(0.1 * 20 + 0.01 * 20 + 0.001 * 20)
     assert cap(ds, "station") == (approx(20.0), approx(20.0))
 
 
-def test_station_power_limits_the_sum_of_charges() -> None:
+@pytest.mark.parametrize("mode", STATIONS)
+def test_station_power_limits_the_sum_of_charges(mode: str) -> None:
     """Both microgrids have a PV surplus of 10 at t0 (no export); mg0 needs 10 at t1, mg1 at
     t2 (0.5 flat): the station takes 20 at once (P = 20) and gives 10 twice."""
     mgs = [{"name": "mg0", "pv_kw": 10.0, "export_limit_kw": 0.0},
@@ -382,26 +422,32 @@ def test_station_power_limits_the_sum_of_charges() -> None:
     system = make_system(mgs, tariff=tariff(0.5), storage=storage())
     ds = solve(system, make_scenarios(one_day([0.0, 10.0, 0.0], [0.0, 0.0, 10.0]),
                                       pv_pu=one_day([1.0, 0.0, 0.0], [1.0, 0.0, 0.0])),
-               "shared")
+               mode)
     assert float(ds["objective"]) == approx(0.01 * 20 + 0.001 * 20)
     assert cap(ds, "station") == (approx(20.0), approx(20.0))
     assert flow(ds, "charge_kw", "mg1") == [approx(10.0), approx(0.0), approx(0.0)]
+    assert flow(ds, "discharge_kw", "mg0") == [approx(0.0), approx(10.0), approx(0.0)]
     assert flow(ds, "discharge_kw", "mg1") == [approx(0.0), approx(0.0), approx(10.0)]
 
 
-def test_station_limit_kw() -> None:
-    """mg0 may move at most 4 kW to or from the station: it discharges 4 at t1 and buys 6."""
+@pytest.mark.parametrize("mode", STATIONS)
+def test_station_limit_kw(mode: str) -> None:
+    """mg0 may move at most 4 kW to or from the station: it discharges 4 at t1 and buys 6;
+    the station stores 14 kWh (4 for mg0, 10 for mg1; in accounts mg0's account can only
+    be filled through mg0's own connection)."""
     system = make_system([{"name": "mg0", "station_limit_kw": 4.0}, {"name": "mg1"}],
                          tariff=tariff([0.1, 0.5]), storage=storage())
     scenarios = make_scenarios(one_day([0.0, 10.0], [0.0, 10.0]))
-    shared = solve(system, scenarios, "shared")
-    assert float(shared["objective"]) == approx(0.1 * 14 + 0.5 * 6 + 0.01 * 14 + 0.001 * 14)
-    assert cap(shared, "station") == (approx(14.0), approx(14.0))
-    assert flow(shared, "discharge_kw", "mg0") == [approx(0.0), approx(4.0)]
-    assert flow(shared, "discharge_kw", "mg1") == [approx(0.0), approx(10.0)]
-    assert float(shared["charge_kw"].sel(scenario=0, step=0).sum()) == approx(14.0)
-    assert float(shared["charge_kw"].sel(scenario=0, step=0, microgrid="mg0")) <= 4.0 + 1e-6
-    assert flow(shared, "grid_import_kw", "mg0")[1] == approx(6.0)
+    station = solve(system, scenarios, mode)
+    assert float(station["objective"]) == approx(0.1 * 14 + 0.5 * 6 + 0.01 * 14 + 0.001 * 14)
+    assert cap(station, "station") == (approx(14.0), approx(14.0))
+    assert flow(station, "discharge_kw", "mg0") == [approx(0.0), approx(4.0)]
+    assert flow(station, "discharge_kw", "mg1") == [approx(0.0), approx(10.0)]
+    assert float(station["charge_kw"].sel(scenario=0, step=0).sum()) == approx(14.0)
+    assert float(station["charge_kw"].sel(scenario=0, step=0, microgrid="mg0")) <= 4.0 + 1e-6
+    if mode == "accounts":
+        assert flow(station, "charge_kw", "mg0") == [approx(4.0), approx(0.0)]
+    assert flow(station, "grid_import_kw", "mg0")[1] == approx(6.0)
     # the limit is on the station connection only: own batteries are not limited
     individual = solve(system, scenarios, "individual")
     assert float(individual["objective"]) == approx(2 * (0.1 * 10 + 0.01 * 10 + 0.001 * 10))
@@ -435,8 +481,10 @@ def test_capex_multiplier_on_forced_capacities() -> None:
     scenarios = make_scenarios(one_day([0.0, 0.0], [0.0, 0.0]))
     individual = solve(system, scenarios, "individual")
     assert float(individual["objective"]) == approx(2 * (100.0 * 10 + 40.0 * 5))
-    shared = solve(system, scenarios, "shared")
-    assert float(shared["objective"]) == approx(0.6 * (100.0 * 10 + 40.0 * 5))
+    for mode in STATIONS:
+        station = solve(system, scenarios, mode)
+        assert float(station["objective"]) == approx(0.6 * (100.0 * 10 + 40.0 * 5))
+        assert cap(station, "station") == (approx(10.0), approx(5.0))
 
 
 @pytest.mark.parametrize("bounds, energy, power", [
@@ -482,12 +530,15 @@ def test_modular_sizing(max_modules: int, fixed_cost: float, n: int, objective: 
     assert cap(ds) == (approx(4.0 * n), approx(2.0 * n))
 
 
-def test_modular_station_multiplier_applies_to_the_fixed_cost() -> None:
-    """The station's multiplier scales its whole investment, fixed cost included."""
+@pytest.mark.parametrize("mode", STATIONS)
+def test_modular_station_multiplier_applies_to_the_fixed_cost(mode: str) -> None:
+    """The station's multiplier scales its whole investment, fixed cost included. n = 5 as
+    in :func:`test_modular_sizing`: n = 4 moves 8 and buys 1 at 0.5, worse by
+    0.5 - 0.1 - 0.5 * 0.042 = 0.379."""
     system = make_system([{"name": "mg0"}], tariff=tariff([0.1, 0.5]), storage=storage(
         module_energy_kwh=4.0, module_power_kw=2.0, fixed_cost=0.5),
         shared={"capex_multiplier": 0.5})
-    ds = solve(system, make_scenarios(one_day([0.0, 9.0])), "shared", mip_rel_gap=1e-9)
+    ds = solve(system, make_scenarios(one_day([0.0, 9.0])), mode, mip_rel_gap=1e-9)
     assert float(ds["objective"]) == approx(0.1 * 9 + 0.5 * (5 * 0.042 + 0.5))
     assert cap(ds, "station") == (approx(20.0), approx(10.0))
 

@@ -1,14 +1,18 @@
 """Properties of the planning model over random small systems (hypothesis).
 
 Systems: 2-3 microgrids, 3-4 steps of 1 h, 1-2 scenarios, random loads, PV, time-of-use
-prices and grid limits, one storage technology for own batteries and the station (equal
-unit costs: ``capex_multiplier = 1``, ``exchange_fee_per_kwh = 0``). The feed-in price
-never exceeds the cheapest purchase price, so no plan earns money without bound.
+prices and grid limits, one storage technology for own batteries and the station, a station
+capex multiplier of 1 or 0.8 and an exchange fee of 0 or 0.02. No station connection limit,
+no p2p limit, no capacity bound and no ``energy_min_kwh``. The feed-in price never exceeds
+the cheapest purchase price, so no plan earns money without bound.
 
 Properties:
-- the shared optimum never costs more than the individual one, because the station with
-  ``E = sum_i E_i`` and ``P = sum_i P_i`` can copy any individual schedule (checked both on
-  the optima and by evaluating that station);
+- the containment order of the sharing architectures (``docs/formulation.md``,
+  "Containment"), each under its conditions: none >= individual; individual >=
+  individual+p2p; individual >= accounts (multiplier <= 1, fee 0: the station with
+  ``E = sum_i E_i`` and ``P = sum_i P_i`` copies any individual schedule, checked also by
+  evaluating that station); accounts >= accounts+p2p >= pooled; pooled+p2p == pooled; at
+  fee 0, accounts+p2p == pooled;
 - every recourse problem is feasible for every fixed first stage, zero capacity included
   (load is shed at VOLL), and a fixed plan never beats the optimum.
 """
@@ -22,10 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from framework.architecture import ARCHITECTURES
 from framework.solve.ef import solve_ef
 from tests.framework.conftest import make_scenarios, make_system
 
-SETTINGS = settings(max_examples=15, deadline=None,
+SETTINGS = settings(max_examples=10, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -86,8 +91,9 @@ def cases(draw: Any, sustainable: bool = False) -> tuple[Any, Any]:
               "voll_per_kwh": draw(st.sampled_from([0.5, 2.0, 10.0])),
               "price_pv_per_kwh": draw(st.sampled_from([0.0, 0.02])),
               "curtailment_cost_per_kwh": draw(st.sampled_from([0.0, 0.01]))}
-    system = make_system(microgrids, tariff=tariff, storage=storage,
-                         shared={"capex_multiplier": 1.0, "exchange_fee_per_kwh": 0.0})
+    shared = {"capex_multiplier": draw(st.sampled_from([1.0, 0.8])),
+              "exchange_fee_per_kwh": draw(st.sampled_from([0.0, 0.02]))}
+    system = make_system(microgrids, tariff=tariff, storage=storage, shared=shared)
     scenarios = make_scenarios(load, pv_pu=pv, probability=weights / weights.sum())
     return system, scenarios
 
@@ -101,27 +107,46 @@ def capacities(ds: Any) -> dict[str, dict[str, float]]:
                    for k in ds["storage"].values} for name in ("cap_energy_kwh", "cap_power_kw")}
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=8)  # 8 architectures and 5 least-exchange solves each
 @given(case=cases())
-def test_sharing_never_costs_more_than_individual_storage(case: tuple[Any, Any]) -> None:
+def test_containment_of_the_architectures(case: tuple[Any, Any]) -> None:
+    """Each architecture contains the one it is compared with (can copy its every schedule
+    at no more cost), under the conditions of the cases: no connection limits bind."""
     system, scenarios = case
-    individual = solve_ef(system, scenarios, "individual")
-    shared = solve_ef(system, scenarios, "shared")
-    scale = max(1.0, abs(objective(individual)))
-    assert objective(shared) <= objective(individual) + 1e-6 * scale
-    # the station that adds up the individual batteries is a plan at least as good
-    caps = capacities(individual)
-    pooled = {name: {"station": sum(values.values())} for name, values in caps.items()}
-    copied = solve_ef(system, scenarios, "shared", fixed_capacity=pooled)
-    assert objective(copied) <= objective(individual) + 1e-6 * scale
-    assert objective(shared) <= objective(copied) + 1e-6 * scale
+    results = {mode: solve_ef(system, scenarios, mode) for mode in ARCHITECTURES}
+    cost = {mode: objective(ds) for mode, ds in results.items()}
+    tol = 1e-6 * max(1.0, *(abs(c) for c in cost.values()))
+    fee, multiplier = system.shared.exchange_fee_per_kwh, system.shared.capex_multiplier
+
+    def at_least(more: str, less: str) -> None:
+        assert cost[more] >= cost[less] - tol, (more, less, cost)
+
+    at_least("none", "individual")
+    at_least("none", "p2p")
+    at_least("individual", "individual+p2p")
+    at_least("p2p", "individual+p2p")
+    at_least("accounts", "accounts+p2p")
+    at_least("accounts+p2p", "pooled")
+    at_least("p2p", "pooled")                    # a pooled bus with nothing built exchanges
+    assert abs(cost["pooled+p2p"] - cost["pooled"]) <= tol, cost
+    if fee == 0:
+        assert abs(cost["accounts+p2p"] - cost["pooled"]) <= tol, cost
+    if fee == 0 and multiplier <= 1:
+        at_least("individual", "accounts")
+        # the station that adds up the individual batteries is a plan at least as good
+        caps = capacities(results["individual"])
+        summed = {name: {"station": sum(values.values())} for name, values in caps.items()}
+        copied = objective(solve_ef(system, scenarios, "accounts", fixed_capacity=summed))
+        assert copied <= cost["individual"] + tol
+        assert cost["accounts"] <= copied + tol
 
 
 capacity_values = st.one_of(st.just(0.0), tenths(0, 500))
 
 
 @SETTINGS
-@given(case=cases(sustainable=True), mode=st.sampled_from(["individual", "shared"]),
+@given(case=cases(sustainable=True),
+       mode=st.sampled_from(["individual", "accounts", "pooled", "pooled+p2p"]),
        energy=st.lists(capacity_values, min_size=3, max_size=3),
        power=st.lists(capacity_values, min_size=3, max_size=3))
 def test_every_fixed_plan_is_feasible_and_no_better_than_the_optimum(
@@ -129,7 +154,7 @@ def test_every_fixed_plan_is_feasible_and_no_better_than_the_optimum(
     system, scenarios = case
     optimum = objective(solve_ef(system, scenarios, mode))
     scale = max(1.0, abs(optimum))
-    storages = ["station"] if mode == "shared" else system.names
+    storages = system.names if mode == "individual" else ["station"]
     ratio = system.storage.power_to_energy_max_per_h
     plans = [{"cap_energy_kwh": {k: 0.0 for k in storages},
               "cap_power_kw": {k: 0.0 for k in storages}}]
