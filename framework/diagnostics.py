@@ -58,9 +58,9 @@ def add_diagnostics(ds: xr.Dataset, system: System, mode: str) -> xr.Dataset:
     per storage ``equivalent_full_cycles_per_yr`` (cell discharge / usable energy),
     ``simultaneous_hours_per_yr`` and ``simultaneous_kwh_per_yr`` (steps in which one
     battery, one account or a pooled station's cells charge and discharge at once, and the
-    energy ``min(in, out)`` that does both), ``relay`` (a station that moves energy with
-    usable energy below ``RELAY_HOURS`` of its peak connection flow); and ``warnings``, one
-    line per degenerate outcome.
+    energy ``min(in, out)`` that does both), ``relay`` (a pooled station whose bus passes
+    energy between microgrids while its usable energy is below ``RELAY_HOURS`` of its peak
+    connection flow); and ``warnings``, one line per degenerate outcome.
     """
     arch = architecture(mode)
     dt = float(system.history.step_h)
@@ -88,10 +88,9 @@ def add_diagnostics(ds: xr.Dataset, system: System, mode: str) -> xr.Dataset:
         hours = both > FLOW_TOL_KW
     ds["simultaneous_kwh_per_yr"] = annual(both.sum("step") * dt, ds, system)
     ds["simultaneous_hours_per_yr"] = annual(hours.sum("step") * dt, ds, system)
-    moved = annual(ds["discharge_kw"].sum(("step", "microgrid")) * dt, ds, system) \
-        if arch.shared else xr.DataArray(0.0)
-    peak = ds["discharge_kw"].sum("microgrid").max() if arch.shared else xr.DataArray(0.0)
-    ds["relay"] = (usable < RELAY_HOURS * peak) & (moved > FLOW_TOL_KW) & bool(arch.shared)
+    peak = ds["discharge_kw"].sum("microgrid").max() if arch.pooled else xr.DataArray(0.0)
+    passes = ds["exchange_station_kwh_per_yr"] > FLOW_TOL_KW
+    ds["relay"] = (usable < RELAY_HOURS * peak) & passes & bool(arch.pooled)
     ds["warnings"] = xr.DataArray("\n".join(_warnings(ds, system)))
     units = {"exchange_station_kwh_per_yr": "kWh/yr", "exchange_p2p_kwh_per_yr": "kWh/yr",
              "exchanged_kwh_per_yr": "kWh/yr", "equivalent_full_cycles_per_yr": "1/yr",

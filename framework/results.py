@@ -122,23 +122,27 @@ def combine_modes(results: Sequence[xr.Dataset]) -> xr.Dataset:
     out.attrs = dict(results[0].attrs)
     modes = [str(m) for m in out["mode"].values]
     stations = [m for m in modes if architecture(m).shared]
-    if "individual" in modes and len(stations) == 1:
-        saving = float(out["annual_cost"].sel(mode="individual")
+    own = [m for m in modes if architecture(m).storage == "individual"]
+    if len(own) == 1 and len(stations) == 1:
+        saving = float(out["annual_cost"].sel(mode=own[0])
                        - out["annual_cost"].sel(mode=stations[0]))
         out.attrs["saving_of_sharing_per_yr"] = saving
         out.attrs["saving_of_sharing_versus"] = stations[0]
-        out.attrs["saving_of_sharing_from"] = saving_source(stations[0])
+        out.attrs["saving_of_sharing_base"] = own[0]
+        out.attrs["saving_of_sharing_from"] = saving_source(stations[0], own[0])
     return out
 
 
-def saving_source(mode: str) -> str:
-    """What the saving of an architecture against individual batteries is made of."""
-    arch = architecture(mode)
-    if arch.shared and not arch.moves_energy:
-        return "storage sharing"
+def saving_source(mode: str, versus: str = "individual") -> str:
+    """What the saving of architecture ``mode`` against ``versus`` (own batteries, with or
+    without p2p exchange) is made of: storage sharing alone when both move energy alike
+    (or neither does), storage sharing and energy exchange when only ``mode`` moves it."""
+    arch, base = architecture(mode), architecture(versus)
+    if arch.moves_energy and not base.moves_energy:
+        return "storage sharing and energy exchange" if arch.shared else "energy exchange"
     if arch.shared:
-        return "storage sharing and energy exchange"
-    return "energy exchange" if arch.p2p else "none"
+        return "storage sharing" + (" (both exchange energy)" if base.moves_energy else "")
+    return "none"
 
 
 def git_commit() -> str:

@@ -24,7 +24,9 @@ A system file looks like::
     [storage]
     capex_energy_per_kwh = 300.0
     [planning]
-    mode = "both"
+    storage = "both"          # none | individual | shared | both
+    station = "accounts"      # accounts | pooled
+    exchange = "none"         # none | p2p
 
 Paths in ``[history]`` are relative to the system file.
 """

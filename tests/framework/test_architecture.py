@@ -12,6 +12,7 @@ from framework.architecture import (
     architectures,
 )
 from framework.errors import InputError
+from framework.results import saving_source
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -64,3 +65,35 @@ def test_choices_are_checked() -> None:
     with pytest.raises(InputError, match="storage: expected one of"):
         architectures("battery")
     assert architectures("both", "pooled", "p2p") == ["individual+p2p", "pooled+p2p"]
+
+
+@pytest.mark.parametrize("mode, versus, source", [
+    ("accounts", "individual", "storage sharing"),
+    ("pooled", "individual", "storage sharing and energy exchange"),
+    ("accounts+p2p", "individual", "storage sharing and energy exchange"),
+    ("accounts+p2p", "individual+p2p", "storage sharing (both exchange energy)"),
+    ("pooled+p2p", "individual+p2p", "storage sharing (both exchange energy)"),
+    ("p2p", "none", "energy exchange"),
+])
+def test_every_saving_says_where_it_comes_from(mode: str, versus: str, source: str) -> None:
+    assert saving_source(mode, versus) == source
+
+
+def test_the_saving_of_sharing_with_exchange_is_measured_against_own_batteries_with_it(
+) -> None:
+    import numpy as np
+
+    from framework.solve.ef import plan_ef
+    from tests.framework.conftest import make_scenarios, make_system
+
+    system = make_system([{"name": "mg0", "pv_kw": 10.0}, {"name": "mg1"}],
+                         planning={"storage": "both", "station": "pooled", "exchange": "p2p"})
+    load = np.array([[[0.0, 5.0], [0.0, 5.0]]])
+    pv = np.array([[[1.0, 0.0], [0.0, 0.0]]])
+    ds = plan_ef(system, make_scenarios(load, pv_pu=pv), modes=system.planning.architectures)
+    assert list(ds["mode"].values) == ["individual+p2p", "pooled+p2p"]
+    assert ds.attrs["saving_of_sharing_base"] == "individual+p2p"
+    assert ds.attrs["saving_of_sharing_versus"] == "pooled+p2p"
+    assert ds.attrs["saving_of_sharing_from"] == "storage sharing (both exchange energy)"
+    assert ds.attrs["saving_of_sharing_per_yr"] == pytest.approx(float(
+        ds["annual_cost"].sel(mode="individual+p2p") - ds["annual_cost"].sel(mode="pooled+p2p")))

@@ -107,12 +107,6 @@ def test_a_pooled_station_with_nothing_built_is_a_relay() -> None:
     assert str(accounts["warnings"].values) == ""
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "diagnostics.add_diagnostics flags any shared station whose usable energy is below 1 h "
-    "of its peak discharge, with 'moved' = any discharge: a station serving one microgrid "
-    "over 15-min steps (2.5 kWh / 10 kW, nothing exchanged) is called a relay that 'moves "
-    "energy between microgrids'; the rule should need energy exchanged at the station "
-    "(exchange_station_kwh_per_yr > 0, pooled only)"))
 @pytest.mark.parametrize("mode", ["accounts", "pooled"])
 def test_a_station_that_only_stores_is_not_a_relay(mode: str) -> None:
     """One microgrid, two steps of 15 min at 0.1 and 0.5: it stores 10 kW * 0.25 h =
