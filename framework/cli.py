@@ -23,16 +23,23 @@ from typing import Any, TextIO
 from framework import __version__
 from framework.errors import InputError
 from framework.solve.highs import SolveError
-from framework.system import System, default_system_path, load_system
+from framework.system import System, default_system_path, load_system, stored_system
 
 log = logging.getLogger("sesplan")
 
 
-def _system(path: str | None, args: argparse.Namespace | None = None) -> System:
-    """The system of a TOML file (default: the shipped one), with the architecture options
-    given on the command line (``--storage``, ``--station``, ``--exchange``,
-    ``--forbid-simultaneous``) in place of its ``[planning]`` values."""
-    system = load_system(path if path else default_system_path())
+def _system(path: str | None, args: argparse.Namespace | None = None,
+            scenarios: Any = None) -> System:
+    """The system of a TOML file; without one, the system stored in the scenario file
+    (``scenarios``, when it says which it was made for), else the shipped one. The
+    architecture options given on the command line (``--storage``, ``--station``,
+    ``--exchange``, ``--forbid-simultaneous``) replace its ``[planning]`` values."""
+    stored = None
+    if not path and scenarios is not None:
+        stored = stored_system(scenarios.attrs, where=str(getattr(args, "scenarios", "")))
+        if stored is not None:
+            log.info("system %r from the scenario file", stored.name)
+    system = stored or load_system(path if path else default_system_path())
     if args is None:
         return system
     given = _given(storage=getattr(args, "storage", None), station=getattr(args, "station", None),
@@ -43,6 +50,14 @@ def _system(path: str | None, args: argparse.Namespace | None = None) -> System:
                                                                         **given))
     except InputError as err:
         raise InputError(f"--{err}") from None
+
+
+def _system_and_scenarios(args: argparse.Namespace) -> tuple[System, Any]:
+    """The scenario file of ``--scenarios`` and the system to plan it with (:func:`_system`)."""
+    from scenarios_gen.scenarios import read_scenarios
+
+    scenarios = read_scenarios(args.scenarios)
+    return _system(args.system, args, scenarios), scenarios
 
 
 def _modes(system: System) -> list[str]:
@@ -154,8 +169,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
         return _plan_compare(args)
     if args.method == "ph":
         return _plan_ph(args)
-    system = _system(args.system, args)
     scenarios = read_scenarios(args.scenarios)
+    system = _system(args.system, args, scenarios)
     if args.method == "ccg":
         ds = _plan_ccg(args, system, scenarios)
         if ds is None:
@@ -189,8 +204,9 @@ def _plan_compare(args: argparse.Namespace) -> None:
     if given:
         raise InputError(f"--compare: solves every architecture of the ladder; drop "
                          f"{', '.join(given)}")
-    system = _system(args.system, args)
-    ds = solve_ladder(system, read_scenarios(args.scenarios), time_limit_s=args.time_limit)
+    scenarios = read_scenarios(args.scenarios)
+    system = _system(args.system, args, scenarios)
+    ds = solve_ladder(system, scenarios, time_limit_s=args.time_limit)
     out = Path(args.output)
     write_result(ds, out)
     figure = save_figure(plot_ladder(ds), out.with_name(f"{out.stem}_ladder"),
@@ -210,11 +226,10 @@ def _plan_ph(args: argparse.Namespace) -> None:
     from framework.results import summary, write_result
     from framework.solve.ph import ph_report, ph_summary, plan_ph
     from framework.solve.ph_mpi import check_same_inputs, load_everywhere, stop_everywhere
-    from scenarios_gen.scenarios import read_scenarios
 
     root = _mpi_root(args)
     system, scenarios = load_everywhere(
-        lambda: (_system(args.system, args), read_scenarios(args.scenarios)))
+        lambda: _system_and_scenarios(args))
     check_same_inputs(system, scenarios)
     spokes = None if args.spokes is None else [
         x.strip() for x in args.spokes.split(",") if x.strip() not in ("", "none")]
@@ -262,12 +277,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from framework.evaluate import evaluate_plan
     from framework.report import comparison_table
     from framework.results import read_result, summary, write_result
-    from scenarios_gen.scenarios import read_scenarios
 
-    system = _system(args.system)
     _check_output(args.output, **{"--plan": args.plan, "--scenarios": args.scenarios,
                                   "SYSTEM.toml": args.system})
-    ds = evaluate_plan(system, read_scenarios(args.scenarios), read_result(args.plan))
+    system, scenarios = _system_and_scenarios(args)
+    ds = evaluate_plan(system, scenarios, read_result(args.plan))
     write_result(ds, args.output)
     if args.json:
         _print_json(summary(ds))
@@ -362,12 +376,11 @@ def cmd_allocate(args: argparse.Namespace) -> None:
     """``sesplan allocate``: coalition values, then the allocation rules and core checks."""
     from framework.game import allocate, allocation_summary, allocation_table
     from framework.results import write_result
-    from scenarios_gen.scenarios import read_scenarios
 
     root = _mpi_root(args)
     _check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
     rules = [x.strip() for x in args.rules.split(",") if x.strip()]
-    ds = allocate(_system(args.system, args), read_scenarios(args.scenarios), rules,
+    ds = allocate(*_system_and_scenarios(args), rules,
                   cache_dir=args.cache, n_permutations=args.permutations, seed=args.seed,
                   time_limit_s=args.time_limit)
     if not root:
@@ -384,11 +397,10 @@ def cmd_lease(args: argparse.Namespace) -> None:
     """``sesplan lease``: best responses to lease prices and the operator's profit."""
     from framework.lease import lease_summary, lease_sweep, lease_table
     from framework.results import write_result
-    from scenarios_gen.scenarios import read_scenarios
 
     root = _mpi_root(args)
     _check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
-    ds = lease_sweep(_system(args.system, args), read_scenarios(args.scenarios),
+    ds = lease_sweep(*_system_and_scenarios(args),
                      _floats(args.energy_prices, "--energy-prices"),
                      _floats(args.power_prices, "--power-prices"), grid=args.grid,
                      cache_dir=args.cache, time_limit_s=args.time_limit)

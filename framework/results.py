@@ -23,10 +23,10 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from framework.errors import InputError
-from framework.io import write_netcdf
 from framework.architecture import architecture
 from framework.diagnostics import add_diagnostics, cell_flows
+from framework.errors import InputError
+from framework.io import write_netcdf
 from framework.kpi import add_kpis
 from framework.model import COST_TERMS
 from framework.system import System, system_to_dict

@@ -33,6 +33,8 @@ Paths in ``[history]`` are relative to the system file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import tomllib
 from collections.abc import Mapping
@@ -40,8 +42,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from framework.errors import InputError
 from framework.architecture import EXCHANGES, STATIONS, STORAGES, architectures
+from framework.errors import InputError
 
 HISTORY_SOURCES = ("simbench", "csv", "netcdf", "days")
 QUANTITIES = ("load_kw", "pv_pu", "wind_pu")
@@ -562,3 +564,59 @@ def system_to_dict(system: System) -> dict[str, Any]:
     for key in _SECTIONS:
         out[key] = clean(asdict(getattr(system, key)))
     return out
+
+
+#: The keys of a ``[[microgrid]]`` table that shape its scenario profiles (with
+#: ``[history]``); the others (limits, prices, storage, planning) may differ between the
+#: system that made a scenario file and the one that plans on it.
+PROFILE_KEYS = ("name", "peak_load_kw", "load_profile", "pv_kw", "pv_profile", "wind_kw",
+                "wind_profile", "columns")
+
+
+def profile_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a configuration (:func:`system_to_dict`) that shapes the profiles."""
+    return {"history": dict(config.get("history", {})),
+            "microgrid": [{k: mg[k] for k in PROFILE_KEYS if k in mg}
+                          for mg in config.get("microgrid", [])]}
+
+
+def profile_hash(system: System) -> str:
+    """SHA-256 of :func:`profile_config` of the system, as stored in scenario files."""
+    text = json.dumps(profile_config(system_to_dict(system)), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def scenario_attrs(system: System) -> dict[str, str]:
+    """Attributes that make a scenario file know the system it was made for: its whole
+    configuration (``system_config``, JSON) and :func:`profile_hash` (``system_hash``)."""
+    return {"system_config": json.dumps(system_to_dict(system), sort_keys=True),
+            "system_hash": profile_hash(system)}
+
+
+def profile_differences(system: System, stored: Mapping[str, Any]) -> list[str]:
+    """Where ``system`` differs from a stored configuration in what shapes the profiles, as
+    ``key: stored -> given`` lines (empty when the scenarios fit the system)."""
+    mine, theirs = profile_config(system_to_dict(system)), profile_config(stored)
+    out = [f"history.{k}: {theirs['history'].get(k)!r} -> {mine['history'].get(k)!r}"
+           for k in sorted(set(mine["history"]) | set(theirs["history"]))
+           if mine["history"].get(k) != theirs["history"].get(k)]
+    given = {mg["name"]: mg for mg in mine["microgrid"]}
+    for mg in theirs["microgrid"]:
+        other = given.get(mg["name"])
+        if other is None:
+            continue  # a coalition or a subset: check_scenarios_match names missing ones
+        out += [f"microgrid {mg['name']!r}.{k}: {mg.get(k)!r} -> {other.get(k)!r}"
+                for k in PROFILE_KEYS if mg.get(k) != other.get(k)]
+    return out
+
+
+def stored_system(attrs: Mapping[str, Any], where: str) -> System | None:
+    """The system a scenario file was made for (its ``system_config``), or ``None``."""
+    if "system_config" not in attrs:
+        return None
+    try:
+        data = json.loads(attrs["system_config"])
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: attribute 'system_config': expected the JSON of a "
+                         "system") from None
+    return system_from_dict(data, where=f"{where}: system_config")

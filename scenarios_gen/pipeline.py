@@ -7,7 +7,7 @@ import time
 
 import xarray as xr
 
-from framework.system import System
+from framework.system import System, scenario_attrs
 from scenarios_gen.metrics import representation_metrics
 from scenarios_gen.scenarios import days_as_scenarios, generate_scenarios
 from scenarios_gen.sources import load_days, load_history
@@ -42,18 +42,25 @@ def scenarios_for(system: System, n_clusters: int = 12, method: str = "kmeans",
         The scenario set (see ``docs/scenarios.md``). A ``days`` source is returned as given.
     """
     if system.history.source == "days":
-        return load_days(system)
+        return _known(load_days(system), system)
     start = time.perf_counter()
     history = load_history(system)
     log.info("history: %d days of %d microgrids loaded in %.2f s",
              history.sizes["time"] // system.history.steps_per_day, history.sizes["microgrid"],
              time.perf_counter() - start)
     if all_days:
-        return days_as_scenarios(history)
+        return _known(days_as_scenarios(history), system)
     scenarios = generate_scenarios(history, n_clusters, method=method,
                                    extreme_days=extreme_days, seed=seed, quantiles=quantiles)
     log.info("clustered into %d scenarios (%s); representation: %s",
              scenarios.sizes["scenario"], method,
              {k: v for k, v in representation_metrics(history, scenarios).items()
               if not isinstance(v, dict)})
+    return _known(scenarios, system)
+
+
+def _known(scenarios: xr.Dataset, system: System) -> xr.Dataset:
+    """The scenario set with the system it was made for in its attributes
+    (:func:`framework.system.scenario_attrs`)."""
+    scenarios.attrs.update(scenario_attrs(system))
     return scenarios

@@ -102,3 +102,37 @@ def test_a_time_limit_must_be_a_positive_number(inputs: tuple[Path, Path], value
         main(["plan", str(system), "-s", str(scen), "--time-limit", value])
     assert stop.value.code == 2
     assert f"--time-limit: expected a number > 0, got '{value}'" in capsys.readouterr().err
+
+
+def test_a_scenario_file_knows_its_system(inputs: tuple[Path, Path], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
+    """Planned without a system file, the scenarios are planned with the system they were
+    made for (not the shipped default of four microgrids)."""
+    system, scen = inputs
+    out = tmp_path / "r.nc"
+    assert main(["-q", "plan", "-s", str(scen), "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    with_file = tmp_path / "r2.nc"
+    assert main(["-q", "plan", str(system), "-s", str(scen), "-o", str(with_file),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == summary
+    import xarray as xr
+    with xr.open_dataset(out) as ds:
+        assert [mg["name"] for mg in json.loads(ds.attrs["config"])["microgrid"]] == ["a"]
+
+
+def test_a_system_with_other_profiles_is_refused_naming_the_difference(
+        inputs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    system, scen = inputs
+    other = tmp_path / "other.toml"
+    other.write_text(system.read_text().replace('name = "a"\n', 'name = "a"\npv_kw = 5.0\n'))
+    out = tmp_path / "r.nc"
+    assert main(["plan", str(other), "-s", str(scen), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "microgrid 'a'.pv_kw: 0.0 -> 5.0" in err
+    assert not out.exists()
+    # prices and storage costs do not shape the profiles: a sensitivity run is accepted
+    cheaper = tmp_path / "cheaper.toml"
+    cheaper.write_text(system.read_text().replace("capex_energy_per_kwh = 1.0",
+                                                  "capex_energy_per_kwh = 0.5"))
+    assert main(["-q", "plan", str(cheaper), "-s", str(scen), "-o", str(out)]) == 0

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-from framework.errors import InputError
 from framework.architecture import architecture
-from framework.system import System
+from framework.errors import InputError
+from framework.system import System, profile_differences
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,19 @@ def scenario_data(scenarios: xr.Dataset, k: int) -> ScenarioData:
 
 def check_scenarios_match(system: System, scenarios: xr.Dataset,
                           where: str = "scenarios") -> None:
-    """Check that a scenario set fits a system: every microgrid present, probabilities that
-    sum to 1, the same step."""
+    """Check that a scenario set fits a system: made for a system with the same profiles
+    (when the file says which, :func:`framework.system.profile_differences`), every
+    microgrid present, probabilities that sum to 1, the same step."""
+    if "system_config" in scenarios.attrs:
+        stored = json.loads(scenarios.attrs["system_config"])
+        differences = profile_differences(system, stored)
+        if differences:
+            raise InputError(
+                f"{where}: made for system {stored.get('name')!r}, which differs from "
+                f"{system.name!r} in what shapes the profiles: {'; '.join(differences[:4])}"
+                f"{' ...' if len(differences) > 4 else ''}; plan with the system the "
+                "scenarios were made for (leave out the system file to use the one stored in "
+                "the scenario file) or make scenarios for this system")
     present = {str(m) for m in scenarios["microgrid"].values}
     missing = [name for name in system.names if name not in present]
     if missing:

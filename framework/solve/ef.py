@@ -6,9 +6,8 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 
-import xarray as xr
-
 import pyomo.environ as pyo
+import xarray as xr
 
 from framework.architecture import architecture
 from framework.model import (

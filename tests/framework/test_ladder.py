@@ -17,7 +17,6 @@ from framework.ladder import decompose, ladder_summary, ladder_table, solve_ladd
 from framework.plotting import available, plot_ladder, save_figure
 from framework.solve.ef import plan_ef
 from framework.system import System
-
 from tests.framework.conftest import LOSSLESS, make_scenarios, make_system
 
 matplotlib.use("Agg")
