@@ -52,6 +52,22 @@ def _system(path: str | None, args: argparse.Namespace | None = None,
         raise InputError(f"--{err}") from None
 
 
+class NotCertified(Exception):
+    """A command finished and wrote its result, but a cost in it is not proven optimal."""
+
+
+def _require_certified(ds: Any) -> None:
+    """Raise :class:`NotCertified` (exit status 4) when a result of ``ds`` is not certified
+    (:func:`framework.results.certification`); the result was written and printed."""
+    from framework.results import summary
+
+    s = summary(ds)
+    if not s["certified"]:
+        raise NotCertified("; ".join(f"{mode}: {row['not_certified_because']}"
+                                     for mode, row in s["modes"].items()
+                                     if not row["certified"]))
+
+
 def _system_and_scenarios(args: argparse.Namespace) -> tuple[System, Any]:
     """The scenario file of ``--scenarios`` and the system to plan it with (:func:`_system`)."""
     from scenarios_gen.scenarios import read_scenarios
@@ -186,6 +202,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         print(comparison_table(ds))
         if args.method == "ccg":
             print(ccg_report(ds))
+    _require_certified(ds)
 
 
 def _plan_compare(args: argparse.Namespace) -> None:
@@ -216,6 +233,7 @@ def _plan_compare(args: argparse.Namespace) -> None:
         _print_json(ladder_summary(ds), sort_keys=False)  # the rungs in the ladder's order
     else:
         print(ladder_table(ds))
+    _require_certified(ds)
 
 
 def _plan_ph(args: argparse.Namespace) -> None:
@@ -248,6 +266,7 @@ def _plan_ph(args: argparse.Namespace) -> None:
     else:
         print(comparison_table(ds))
         print(ph_report(ds))
+    _require_certified(ds)
 
 
 def _given(**options: Any) -> dict[str, Any]:
@@ -265,7 +284,7 @@ def _plan_ccg(args: argparse.Namespace, system: System, scenarios: Any) -> Any:
     root = _mpi_root(args)
     ds = plan_robust(system, scenarios, modes=_modes(system), gamma=args.gamma,
                      quantile=0.9 if args.quantile is None else args.quantile,
-                     single_worst_case=args.single_worst_case,
+                     single_worst_case=bool(args.single_worst_case),
                      config=CCGConfig(**_given(time_limit_s=args.time_limit,
                                                rel_gap=args.rel_gap,
                                                max_iterations=args.max_iterations)))
@@ -287,6 +306,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         _print_json(summary(ds))
     else:
         print(comparison_table(ds))
+    _require_certified(ds)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -555,6 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print objective, capacities and KPIs per mode as JSON (with "
                    "--compare: every rung and the decomposition of the saving)")
+    p.epilog = ("Exit status: 0 done; 2 a mistake in the input (one line, nothing written); "
+                "3 the solver found no usable solution; 4 the result was written but a cost "
+                "in it is not certified (a time or iteration limit, or no finite bound): the "
+                "tables and the JSON mark it.")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("evaluate", help="evaluate a plan's capacities on other days",
@@ -666,6 +690,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SolveError as err:
         print(f"sesplan: solver error: {err}", file=sys.stderr)
         return 3
+    except NotCertified as err:
+        print(f"sesplan: result written but NOT CERTIFIED: {err}", file=sys.stderr)
+        return 4
     return 0
 
 

@@ -131,7 +131,9 @@ def ladder_summary(ds: xr.Dataset) -> dict[str, Any]:
     ``total_energy_kwh``, ``total_power_kw``, the capacities of the storages built,
     ``equivalent_full_cycles_per_yr`` (per storage built, at the cells), the energy exchanged
     (``exchange_station_kwh_per_yr``, ``exchange_p2p_kwh_per_yr``,
-    ``exchanged_kwh_per_yr``) and ``warnings``; then the keys of :func:`decompose`.
+    ``exchanged_kwh_per_yr``), ``warnings`` and ``certified`` (with the reason when not,
+    :func:`framework.results.certification`); then the keys of :func:`decompose`, which
+    are certified only where every rung is (top-level ``certified``).
     """
     parts = decompose(ds)
     s = summary(ds)
@@ -151,8 +153,10 @@ def ladder_summary(ds: xr.Dataset) -> dict[str, Any]:
                                              "exchange_p2p_kwh_per_yr",
                                              "exchanged_kwh_per_yr")},
             "warnings": diag.get("warnings", []),
+            "certified": r["certified"],
+            **({} if r["certified"] else {"not_certified_because": r["not_certified_because"]}),
         }
-    return {"method": s["method"], "rungs": rungs, **parts}
+    return {"method": s["method"], "certified": s["certified"], "rungs": rungs, **parts}
 
 
 def format_cost(value: float, scale: float) -> str:
@@ -191,7 +195,8 @@ def ladder_table(ds: xr.Dataset) -> str:
     notes: list[str] = []
     for mode, r in s["rungs"].items():
         marks = []
-        for warning in r["warnings"]:
+        reasons = [] if r["certified"] else [f"NOT CERTIFIED: {r['not_certified_because']}"]
+        for warning in reasons + r["warnings"]:
             notes.append(f"[{len(notes) + 1}] {mode}: {warning}")
             marks.append(f"[{len(notes)}]")
         lines.append(
@@ -200,8 +205,9 @@ def ladder_table(ds: xr.Dataset) -> str:
             f"{_quantity(r['total_energy_kwh'])} | {_quantity(r['total_power_kw'])} | "
             f"{_cycles(r)} | {_quantity(r['exchanged_kwh_per_yr'] / 1000.0)} | "
             f"{' '.join(marks) or '-'} |")
-    return "\n".join(lines) + "\n\n" + ladder_words(s, scale) + "".join(
-        f"\n{note}" for note in notes)
+    words = ladder_words(s, scale) + ("" if s["certified"] else
+                                      " NOT CERTIFIED: a rung's cost is not proven optimal.")
+    return "\n".join(lines) + "\n\n" + words + "".join(f"\n{note}" for note in notes)
 
 
 def ladder_words(s: dict[str, Any], scale: float | None = None) -> str:

@@ -41,17 +41,24 @@ def comparison_table(ds: xr.Dataset) -> str:
     what it is made of, and every warning of the diagnostics."""
     s = summary(ds)
     modes = list(s["modes"])
-    lines = ["| | " + " | ".join(modes) + " |", "|---|" + "---:|" * len(modes)]
+    heads = [m if s["modes"][m]["certified"] else f"{m} (NOT CERTIFIED)" for m in modes]
+    lines = ["| | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(modes)]
     for label, key, fmt in ROWS:
         cells = [_cell(s["modes"][mode], key, fmt) for mode in modes]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if "saving_of_sharing_per_yr" in s:
         saving = s["saving_of_sharing_per_yr"]
-        base = s["modes"]["individual"]["annual_cost"]
+        base_mode = next(m for m in modes if m.startswith("individual"))
+        base = s["modes"][base_mode]["annual_cost"]
         lines.append(f"\nSaving of sharing ({s['saving_of_sharing_versus']} station against "
-                     f"individual batteries; {s['saving_of_sharing_from']}): {saving:,.0f} per "
-                     f"year ({saving / base:.1%} of the individual cost).")
+                     f"{base_mode} batteries; {s['saving_of_sharing_from']}): {saving:,.0f} "
+                     f"per year ({saving / base:.1%} of the individual cost)"
+                     + ("." if s["saving_of_sharing_certified"] else
+                        ", NOT CERTIFIED: a cost it compares is not proven (below)."))
     for mode in modes:
+        if not s["modes"][mode]["certified"]:
+            lines.append(f"NOT CERTIFIED ({mode}): {s['modes'][mode]['not_certified_because']}; "
+                         "its cost is an estimate, not an optimum")
         for warning in s["modes"][mode].get("diagnostics", {}).get("warnings", []):
             lines.append(f"warning ({mode}): {warning}")
     return "\n".join(lines)

@@ -207,6 +207,29 @@ def read_result(path: str | Path) -> xr.Dataset:
     return ds
 
 
+#: Terminations of the methods that certify a result: the extensive form solved to
+#: optimality, C&CG's bounds within its gap, PH's bounds within its gap.
+CERTIFIED = ("optimal", "converged")
+
+
+def certification(r: xr.Dataset) -> tuple[bool, str]:
+    """Whether the result of one architecture is certified, and if not, why: a method that
+    stopped at a limit, or without a finite cost or bound, is not."""
+    if "termination" not in r:
+        return True, ""
+    termination = str(r["termination"].item())
+    objective = float(r["objective"]) if "objective" in r else float(r["annual_cost"])
+    why = []
+    if termination not in CERTIFIED:
+        why.append(f"ended with {termination!r}")
+    if not np.isfinite(objective):
+        why.append("no finite cost (no feasible plan was proven)")
+    gap = next((float(r[k]) for k in ("gap", "rel_gap") if k in r), None)
+    if why and gap is not None and np.isfinite(gap):
+        why.append(f"certified gap {gap:.3%}")
+    return not why, ", ".join(why)
+
+
 def _diagnostics(r: xr.Dataset, built: list[str]) -> dict[str, Any]:
     """The diagnostics of one architecture's result (:mod:`framework.diagnostics`)."""
     out: dict[str, Any] = {}
@@ -233,7 +256,10 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         r = ds.sel(mode=mode)
         built = [str(k) for k in r["storage"].values if float(r["cap_energy_kwh"].sel(storage=k))
                  > 1e-6 or float(r["cap_power_kw"].sel(storage=k)) > 1e-6]
+        certified, why = certification(r)
         out["modes"][str(mode)] = {
+            "certified": certified,
+            **({} if certified else {"not_certified_because": why}),
             "annual_cost": float(r["annual_cost"]),
             "annual_cost_split": {"capex": float(r["capex_annual"]), **{
                 str(t): float(r["annual_operating_cost"].sel(cost_term=t))
@@ -251,4 +277,9 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         out["saving_of_sharing_per_yr"] = float(ds.attrs["saving_of_sharing_per_yr"])
         out["saving_of_sharing_versus"] = str(ds.attrs.get("saving_of_sharing_versus", ""))
         out["saving_of_sharing_from"] = str(ds.attrs.get("saving_of_sharing_from", ""))
+        out["saving_of_sharing_certified"] = all(
+            out["modes"][str(m)]["certified"] for m in (
+                ds.attrs.get("saving_of_sharing_base", "individual"),
+                ds.attrs.get("saving_of_sharing_versus")) if str(m) in out["modes"])
+    out["certified"] = all(m["certified"] for m in out["modes"].values())
     return out

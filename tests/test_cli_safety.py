@@ -136,3 +136,40 @@ def test_a_system_with_other_profiles_is_refused_naming_the_difference(
     cheaper.write_text(system.read_text().replace("capex_energy_per_kwh = 1.0",
                                                   "capex_energy_per_kwh = 0.5"))
     assert main(["-q", "plan", str(cheaper), "-s", str(scen), "-o", str(out)]) == 0
+
+
+def test_a_result_that_is_not_certified_says_so_everywhere(
+        inputs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A C&CG run that stopped without an upper bound (objective inf, a finite cost from the
+    last master): the table marks it, the JSON says why, the saving is not certified, and
+    the exit status is 4 with the result written."""
+    import numpy as np
+
+    import framework.solve.ef as ef
+
+    system, scen = inputs
+    solved = ef.plan_ef
+
+    def stopped(*args, **kwargs):
+        ds = solved(*args, **kwargs)
+        return ds.assign(termination=("mode", ["optimal", "time_limit"]),
+                         objective=("mode", [float(ds["objective"][0]), np.inf]),
+                         gap=("mode", [0.0, np.inf]))
+
+    monkeypatch.setattr(ef, "plan_ef", stopped)
+    out = tmp_path / "r.nc"
+    assert main(["-q", "plan", str(system), "-s", str(scen), "-o", str(out), "--json"]) == 4
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["certified"] is False
+    assert summary["modes"]["individual"]["certified"] is True
+    assert summary["modes"]["accounts"]["not_certified_because"] == (
+        "ended with 'time_limit', no finite cost (no feasible plan was proven)")
+    assert summary["saving_of_sharing_certified"] is False
+    assert "NOT CERTIFIED: accounts: ended with 'time_limit'" in captured.err
+    assert out.exists()
+    assert main(["-q", "plan", str(system), "-s", str(scen), "-o", str(out)]) == 4
+    table = capsys.readouterr().out
+    assert "| accounts (NOT CERTIFIED) |" in table
+    assert "NOT CERTIFIED: a cost it compares is not proven" in table
