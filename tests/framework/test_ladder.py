@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 RUNG_KEYS = {"annual_cost", "saving_vs_individual_per_yr", "total_energy_kwh",
              "total_power_kw", "cap_energy_kwh", "cap_power_kw",
              "equivalent_full_cycles_per_yr", "exchange_station_kwh_per_yr",
-             "exchange_p2p_kwh_per_yr", "exchanged_kwh_per_yr", "warnings"}
+             "exchange_p2p_kwh_per_yr", "exchanged_kwh_per_yr", "warnings", "certified"}
 SPLIT_KEYS = {"saving_from_storage_sharing_per_yr", "saving_from_exchange_per_yr"}
 
 
@@ -123,6 +123,7 @@ def test_summary_is_json_with_the_diagnostics(ladder: tuple[float, xr.Dataset]) 
             "saving_from_storage_sharing_per_yr"} <= set(s)
     assert set(s["split_storage_first"]) == set(s["split_exchange_first"]) == SPLIT_KEYS
     assert list(s["rungs"]) == list(LADDER)
+    assert s["certified"] is True
     for rung in s["rungs"].values():
         assert set(rung) == RUNG_KEYS
         assert rung["warnings"] == []
