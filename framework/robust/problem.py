@@ -206,9 +206,21 @@ def compile_pyomo(model: pyo.Block, first_stage: Sequence[pyo.Var],
     -------
     FirstStage, Recourse
     """
+    for role, components in (("first-stage", first_stage), ("uncertain", uncertain)):
+        for comp in components:
+            if not (isinstance(comp, pyo.Var) or getattr(comp, "is_variable_type", bool)()):
+                raise InputError(
+                    f"compile_pyomo: {role} {getattr(comp, 'name', comp)!r} is a "
+                    f"{type(comp).__name__}, not a Pyomo Var; write uncertain data as a Var "
+                    "(a mutable Param would be compiled at its current, nominal value)")
     form = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=pyo.minimize)
     position = {id(v): k for k, v in enumerate(form.columns)}
     xs, us = _flatten(first_stage), _flatten(uncertain)
+    unused = [v.name for v in us if id(v) not in position]
+    if unused:
+        raise InputError(f"compile_pyomo: uncertain variable(s) {unused[:5]} appear in no "
+                         "constraint and not in the objective; the model does not depend on "
+                         "them (was the data written as a Param instead?)")
     ids_x, ids_u = {id(v) for v in xs}, {id(v) for v in us}
     if ids_x & ids_u:
         raise InputError("compile_pyomo: a variable is both first-stage and uncertain")

@@ -327,3 +327,25 @@ def test_ascent_returns_its_other_local_maxima() -> None:
     assert best == pytest.approx(e[0]) and value == pytest.approx(2.0)
     assert [(list(s), v) for s, v in others] == [([0, 1, 0], pytest.approx(1.5)),
                                                  ([0, 0, 1], pytest.approx(1.0))]
+
+
+def test_uncertain_data_written_as_a_mutable_param_is_refused() -> None:
+    """The natural idiom, ``Param(mutable=True)`` for the demand deviation, would be compiled
+    at its current value (the nominal problem: 30536 on Zeng and Zhao's instance instead of
+    33680); it must be an error, as must an uncertain variable the model never uses."""
+    m = pyo.ConcreteModel()
+    m.open = pyo.Var(F, within=pyo.Binary)
+    m.cap = pyo.Var(F, bounds=(0, None))
+    m.ship = pyo.Var(F, F, bounds=(0, None))
+    m.g = pyo.Param(F, mutable=True, initialize=0.0)
+    m.demand = pyo.Constraint(F, rule=lambda m, j: sum(m.ship[i, j] for i in F)
+                              >= DEMAND[j] + 40 * m.g[j])
+    m.cost = pyo.Objective(expr=sum(PER_UNIT[i] * m.cap[i] for i in F)
+                           + sum(SHIP[i][j] * m.ship[i, j] for i in F for j in F))
+    with pytest.raises(InputError, match=r"uncertain 'g' is a IndexedParam, not a Pyomo Var"):
+        compile_pyomo(m, [m.open, m.cap], [m.g])
+    m = location_model()
+    m.unused = pyo.Var(F)
+    with pytest.raises(InputError, match=r"uncertain variable\(s\) \['unused\[0\]', "
+                                         r"'unused\[1\]', 'unused\[2\]'\] appear in no"):
+        compile_pyomo(m, [m.open, m.cap], [m.g, m.unused])
