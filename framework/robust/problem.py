@@ -183,7 +183,8 @@ def _bound(value: float | None, default: float) -> float:
 
 
 def compile_pyomo(model: pyo.Block, first_stage: Sequence[pyo.Var],
-                  uncertain: Sequence[pyo.Var]) -> tuple[FirstStage, Recourse]:
+                  uncertain: Sequence[pyo.Var], allow_unused: bool = False
+                  ) -> tuple[FirstStage, Recourse]:
     """Compile a linear Pyomo model of one block into matrices.
 
     The model holds the first-stage variables, the recourse variables (every other variable)
@@ -200,7 +201,10 @@ def compile_pyomo(model: pyo.Block, first_stage: Sequence[pyo.Var],
     first_stage : sequence of Var
         First-stage variables (indexed components are taken in their index order).
     uncertain : sequence of Var
-        The uncertain vector ``u``, in this order.
+        The uncertain vector ``u``, in this order. A ``Param`` is an error (it would be
+        compiled at its current value), and so is a ``u`` the model never uses unless
+        ``allow_unused`` (a set whose dimensions include entries with no effect, such as a
+        PV deviation at night).
 
     Returns
     -------
@@ -217,7 +221,7 @@ def compile_pyomo(model: pyo.Block, first_stage: Sequence[pyo.Var],
     position = {id(v): k for k, v in enumerate(form.columns)}
     xs, us = _flatten(first_stage), _flatten(uncertain)
     unused = [v.name for v in us if id(v) not in position]
-    if unused:
+    if unused and not allow_unused:
         raise InputError(f"compile_pyomo: uncertain variable(s) {unused[:5]} appear in no "
                          "constraint and not in the objective; the model does not depend on "
                          "them (was the data written as a Param instead?)")

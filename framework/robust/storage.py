@@ -298,7 +298,8 @@ def storage_problem(system: System, scenarios: xr.Dataset, mode: str, gamma: flo
         data = scenario_data(scenarios, k)
         model, z = _scenario_model(system, data, dev.isel(scenario=k), mode, names)
         fs_vars = first_stage_vars(model)
-        fs, recourse = compile_pyomo(model, fs_vars, [z])
+        fs, recourse = compile_pyomo(model, fs_vars, [z], allow_unused=True)  # z of a zero
+        # deviation (PV at night) has no effect but keeps the set's per-day budget shape
         if first is None:
             first = fs
             positions = tuple((v.parent_component().local_name, str(v.index()))

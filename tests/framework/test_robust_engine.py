@@ -349,3 +349,5 @@ def test_uncertain_data_written_as_a_mutable_param_is_refused() -> None:
     with pytest.raises(InputError, match=r"uncertain variable\(s\) \['unused\[0\]', "
                                          r"'unused\[1\]', 'unused\[2\]'\] appear in no"):
         compile_pyomo(m, [m.open, m.cap], [m.g, m.unused])
+    _, recourse = compile_pyomo(m, [m.open, m.cap], [m.g, m.unused], allow_unused=True)
+    assert recourse.uncertain.shape[1] == 6  # the unused entries are columns of zeros
