@@ -3,7 +3,7 @@ representative days, price of robustness, allocation of the saving, bound conver
 and the scaling of progressive hedging over MPI ranks against the extensive form.
 
 Cross-case figures take the study summary as a dataset with dimension ``row`` (one row per
-case and mode, as in ``summary.csv``; see ``docs/studies.md``): they read the columns
+case and architecture, as in ``summary.csv``; see ``docs/studies.md``): they read the columns
 ``status``, ``task``, ``method``, ``mode``, ``clusters``, ``cluster_method``, ``all_days``,
 ``sample_days``, ``option_gamma``, ``annual_cost``, ``oos_annual_cost``,
 ``nominal_annual_cost``, ``stochastic_worst_case_cost``, ``stochastic_worst_case_bound``,
@@ -17,17 +17,20 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from framework.errors import InputError
 from framework.plotting.plan import THOUSANDS, _legend
+from framework.architecture import ARCHITECTURES
 from framework.plotting.style import (
     DOUBLE_COLUMN_IN,
-    MODE_COLORS,
-    MODE_LABELS,
     PALETTE,
+    mode_color,
+    mode_label,
     new_figure,
+    station_modes,
     style,
 )
 
@@ -36,10 +39,9 @@ RULE_LABELS = {"shapley": "Shapley", "sampled_shapley": "Shapley (sampled)",
                "proportional_cost": "proportional to cost",
                "proportional_energy": "proportional to energy"}
 BOUNDS = ("lower_bound", "upper_bound")
-SCALING_COLORS = {"shared": (MODE_COLORS["shared"], "#56B4E9"),
-                  "individual": (MODE_COLORS["individual"], "#D55E00")}
-"""Colours of the scaling figure's lines by mode: the mode's colour for the fewest days,
-a second shade of it for the next."""
+SCALING_SHADES = (1.0, 0.55)
+"""The scaling figure's lines: the architecture's colour for the fewest days, mixed with
+white in these proportions for the next."""
 SCALING_MARKERS = ("o", "s", "^", "v")
 
 
@@ -47,13 +49,14 @@ GAP_FLOOR = 1e-9
 """Smallest relative gap drawn (a gap of rounding size would set the log scale)."""
 
 def _rows(summary: xr.Dataset, mode: str | None) -> tuple[xr.Dataset, str]:
-    """The plan rows that solved, of ``mode`` (default ``shared`` if present)."""
+    """The plan rows that solved, of architecture ``mode`` (default: the first with a
+    shared station, else the first)."""
     text = {name: summary[name].values.astype(str) for name in ("status", "task", "mode")}
     ok = np.flatnonzero((text["status"] == "ok") & (text["task"] == "plan"))
     if ok.size == 0:
         raise InputError("summary: no solved plan case")
     modes = list(dict.fromkeys(text["mode"][ok]))
-    mode = mode or ("shared" if "shared" in modes else modes[0])
+    mode = mode or (station_modes(modes) or modes)[0]
     return summary.isel(row=ok[text["mode"][ok] == mode]), mode
 
 
@@ -76,7 +79,7 @@ def plot_objective_vs_k(summary: xr.Dataset, mode: str | None = None,
     summary : xr.Dataset
         The study summary (dimension ``row``).
     mode : str, optional
-        Default ``shared`` if present.
+        The architecture; default the first with a shared station in the rows.
     method : str, optional
         Solution method of the rows; default ``ef`` if present.
     """
@@ -123,7 +126,7 @@ def plot_objective_vs_k(summary: xr.Dataset, mode: str | None = None,
             ax.set_xlabel("representative days K")
             ax.set_ylabel(label)
             ax.yaxis.set_major_formatter(THOUSANDS)
-        fig.suptitle(f"{MODE_LABELS.get(mode, mode)}, method {method}", fontsize=8)
+        fig.suptitle(f"{mode_label(mode)}, method {method}", fontsize=8)
         _legend(fig, [ax for ax, _, _ in panels], "outside lower center", ncols=4)
     return fig
 
@@ -156,6 +159,7 @@ def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Fi
     summary : xr.Dataset
         The study summary (dimension ``row``); robust rows carry ``option_gamma``.
     mode : str, optional
+        The architecture; default the first with a shared station in the rows.
     """
     rows, mode = _rows(summary, mode)
     gamma = _column(rows, "option_gamma")
@@ -189,7 +193,7 @@ def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Fi
             _bound_bars(cost, g, _column(robust, found)[order], _column(robust, upper)[order],
                         top, color)
         cap.plot(g, _column(robust, "energy_kwh")[order], marker="D",
-                 color=MODE_COLORS.get(mode, PALETTE[0]), label="energy capacity, robust")
+                 color=mode_color(mode), label="energy capacity, robust")
         for value in _column(stochastic, "energy_kwh")[:1]:
             cap.axhline(value, color="gray", ls=":", lw=0.9,
                         label="energy capacity, stochastic")
@@ -198,7 +202,7 @@ def plot_price_of_robustness(summary: xr.Dataset, mode: str | None = None) -> Fi
             ax.yaxis.set_major_formatter(THOUSANDS)
         cost.set_ylabel("annual cost (currency/yr)")
         cap.set_ylabel("energy capacity (kWh)")
-        cost.set_title(f"{MODE_LABELS.get(mode, mode)}; dotted: stochastic plan")
+        cost.set_title(f"{mode_label(mode)}; dotted: stochastic plan")
         _legend(fig, [cost, cap], "outside lower center", ncols=2)
     return fig
 
@@ -235,12 +239,14 @@ def plot_allocation(ds: xr.Dataset) -> Figure:
         ax.yaxis.set_major_formatter(THOUSANDS)
         ax.grid(axis="x", visible=False)
         total = float(ds.attrs.get("saving_of_sharing_per_yr", np.nan))
-        ax.set_title(f"saving of sharing {total:,.0f} per year, split by rule")
+        station = str(ds.attrs.get("architecture", "accounts"))
+        ax.set_title(f"saving of the {mode_label(station)} {total:,.0f} per year, split by "
+                     "rule")
         ax.legend(ncols=2)
         if share:
             right = axes[0, 1]
             right.bar(x, ds["capacity_share_energy_kwh"].values, 0.6,
-                      color=MODE_COLORS["shared"])
+                      color=mode_color(station))
             right.set_xticks(x, players, rotation=30, ha="right")
             right.set_ylabel("share of the station (kWh)")
             right.yaxis.set_major_formatter(THOUSANDS)
@@ -287,8 +293,8 @@ def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
             hi = (ub.sel(mode=mode) if mode else ub).values.astype(float)
             it = ds["iteration"].values if "iteration" in ds.coords else np.arange(1, len(lo)
                                                                                     + 1)
-            color = MODE_COLORS.get(mode, PALETTE[j]) if mode else PALETTE[0]
-            name = f"{mode}: " if mode else ""
+            color = mode_color(mode, j) if mode else PALETTE[0]
+            name = f"{mode_label(mode)}: " if mode else ""
             hi = np.where(np.isfinite(hi), hi, np.nan)
             lo = np.where(np.isfinite(lo), lo, np.nan)
             bounds.plot(it, hi, color=color, marker="o", label=f"{name}upper bound")
@@ -297,7 +303,7 @@ def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
             rel = (hi - lo) / np.maximum(np.abs(hi), 1.0)
             gap.plot(it, np.where(rel > 0, np.maximum(rel, GAP_FLOOR), np.nan), color=color,
                      marker="o",
-                     label=mode or "gap")
+                     label=mode_label(mode) if mode else "gap")
         bounds.set_xlabel("iteration")
         bounds.set_ylabel("annual cost (currency/yr)")
         bounds.yaxis.set_major_formatter(THOUSANDS)
@@ -311,12 +317,18 @@ def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
     return fig
 
 
+def _shade(color: str, share: float) -> str:
+    """``color`` mixed with white: ``share`` of the colour (1: the colour itself)."""
+    rgb = np.asarray(to_rgb(color))
+    return to_hex(share * rgb + (1 - share) * np.ones(3))
+
+
 def plot_scaling(rows: Sequence[Mapping]) -> Figure:
     """Wall time of progressive hedging to a certified gap against the MPI ranks, and its
     ratio to the extensive form (EF).
 
-    Left: PH's time (log-log), one line per number of days and mode (the default spokes;
-    a colour per mode, a shade and marker per number of days), other spokes as open
+    Left: PH's time (log-log), one line per number of days and architecture (the default
+    spokes; a colour per architecture, a shade and marker per number of days), other spokes as open
     diamonds, the EF's time as a dashed line of the same colour; right: PH time / EF time,
     with 1 (as fast as the EF) dotted.
 
@@ -330,7 +342,7 @@ def plot_scaling(rows: Sequence[Mapping]) -> Figure:
     if not rows:
         raise InputError("scaling: no benchmark rows")
     series: dict[tuple[int, str], list[Mapping]] = {}
-    modes = [*SCALING_COLORS, *sorted({str(r["mode"]) for r in rows})]
+    modes = [*ARCHITECTURES, *sorted({str(r["mode"]) for r in rows})]
     for row in sorted(rows, key=lambda r: (r["days"], modes.index(r["mode"]), r["ranks"])):
         series.setdefault((int(row["days"]), str(row["mode"])), []).append(row)
     ranks = sorted({int(r["ranks"]) for r in rows})
@@ -339,10 +351,10 @@ def plot_scaling(rows: Sequence[Mapping]) -> Figure:
     with style():
         for j, ((days, mode), group) in enumerate(series.items()):
             k = days_index[days]
-            shades = SCALING_COLORS.get(mode, ())
-            color = shades[k] if k < len(shades) else PALETTE[(2 + j) % len(PALETTE)]
+            color = (_shade(mode_color(mode, 2 + j), SCALING_SHADES[k])
+                     if k < len(SCALING_SHADES) else PALETTE[(2 + j) % len(PALETTE)])
             marker = SCALING_MARKERS[k % len(SCALING_MARKERS)]
-            name = f"{days} days, {mode}"
+            name = f"{days} days, {mode_label(mode)}"
             for default in (True, False):
                 sel = [r for r in group if (r["spokes"] == "default") == default]
                 if not sel:

@@ -15,22 +15,23 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from framework.architecture import STATION
 from framework.errors import InputError
 from framework.plotting.style import (
     BATTERY_COLORS,
     COST_COLORS,
     COST_LABELS,
     DOUBLE_COLUMN_IN,
-    MODE_COLORS,
-    MODE_LABELS,
     PALETTE,
+    mode_color,
+    mode_label,
     new_figure,
+    station_modes,
     style,
 )
 
 THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}")
 """Tick labels with thousands separators (``12,000``; small values as they are)."""
-STATION = "station"
 
 
 def _need(ds: xr.Dataset, names: tuple[str, ...], figure: str) -> None:
@@ -149,10 +150,21 @@ def _modes(ds: xr.Dataset) -> list[str]:
     return [str(m) for m in ds["mode"].values]
 
 
+def _built(ds: xr.Dataset, mode: str) -> list[str]:
+    """The storages of ``mode`` with an energy capacity (none in ``none`` and ``p2p``)."""
+    cap = ds["cap_energy_kwh"].sel(mode=mode)
+    return [str(k) for k in ds["storage"].values if float(cap.sel(storage=k)) > 1e-6]
+
+
 def plot_soc(ds: xr.Dataset, n_scenarios: int = 4) -> Figure:
-    """State of charge of the shared station and of the individual batteries over the day,
-    for the ``n_scenarios`` most probable scenarios (kWh; the day is cyclic, so the curve
-    starts where it ends).
+    """State of charge over the day of every architecture's storage, for the
+    ``n_scenarios`` most probable scenarios (kWh; the day is cyclic, so the curve starts
+    where it ends).
+
+    A shared station (accounts or pooled, with or without p2p) is one line in the colour of
+    its architecture; individual batteries are one line each (those of the first
+    architecture with batteries) and their sum dashed in the architecture's colour.
+    Architectures without storage (``none``, ``p2p``) or with nothing built have no line.
 
     Parameters
     ----------
@@ -166,29 +178,30 @@ def plot_soc(ds: xr.Dataset, n_scenarios: int = 4) -> Figure:
     chosen = np.argsort(-prob, kind="stable")[:n_scenarios]
     labels = _scenario_labels(ds)
     modes = _modes(ds)
+    stations = [m for m in station_modes(modes) if STATION in _built(ds, m)]
+    batteries = [(m, _built(ds, m)) for m in modes if m not in station_modes(modes)]
+    batteries = [(m, own) for m, own in batteries if own]
+    if not stations and not batteries:
+        raise InputError(f"state of charge: no storage built in {modes}")
     fig, axes = new_figure(DOUBLE_COLUMN_IN, 2.4, 1, len(chosen), sharey=True, squeeze=False)
-    own = []
-    if "individual" in modes:
-        cap = ds["cap_energy_kwh"].sel(mode="individual")
-        own = [str(k) for k in ds["storage"].values
-               if str(k) != STATION and float(cap.sel(storage=k)) > 1e-6]
+    x = np.arange(ds.sizes["step"] + 1) * dt
     with style():
         for ax, k in zip(axes[0], chosen):
             soc = ds["soc_kwh"].isel(scenario=k)
-            x = np.arange(ds.sizes["step"] + 1) * dt
-            if "shared" in modes:
-                y = soc.sel(mode="shared", storage=STATION).values
-                ax.plot(x, np.append(y[-1], y), color=MODE_COLORS["shared"], lw=1.8,
-                        label="shared station")
-            if own:
+            for mode in stations:
+                y = soc.sel(mode=mode, storage=STATION).values
+                ax.plot(x, np.append(y[-1], y), color=mode_color(mode), lw=1.8,
+                        label=mode_label(mode))
+            for j, (mode, own) in enumerate(batteries):
                 total = np.zeros(ds.sizes["step"])
-                for j, name in enumerate(own):
-                    y = soc.sel(mode="individual", storage=name).values
+                for name in own:
+                    y = soc.sel(mode=mode, storage=name).values
                     total += y
-                    ax.plot(x, np.append(y[-1], y), color=_battery_color(ds, name),
-                            lw=0.8, label=f"battery of {name}")
-                ax.plot(x, np.append(total[-1], total), color=MODE_COLORS["individual"],
-                        lw=1.4, ls="--", label="sum of the batteries")
+                    if j == 0:
+                        ax.plot(x, np.append(y[-1], y), color=_battery_color(ds, name),
+                                lw=0.8, label=f"battery of {name}")
+                ax.plot(x, np.append(total[-1], total), color=mode_color(mode), lw=1.4,
+                        ls="--", label=f"{mode_label(mode)}: sum of the batteries")
             ax.set_title(f"{labels[k]}: p = {prob[k]:.1%}")
             _day_axis(ax)
             ax.set_xlabel("hour of day")
@@ -215,12 +228,14 @@ def _stack(ax: object, x: float, parts: list[tuple[str, float, str]], width: flo
 
 
 def plot_capacity_cost(ds: xr.Dataset) -> Figure:
-    """Capacities and annual cost, individual batteries against the shared station.
+    """Capacities and annual cost of every architecture of a result.
 
-    Three panels: energy capacity (kWh) and power capacity (kW), the individual batteries
-    stacked by microgrid, and the annual cost split (capex and every operating term, in
-    currency/yr; negative terms such as export revenue below zero) with the total and the
-    saving of sharing.
+    Three panels, one bar per architecture: energy capacity (kWh) and power capacity (kW),
+    individual batteries stacked by microgrid, a station in its architecture's colour
+    (architectures without storage have no bar), and the annual cost split (capex and every
+    operating term, in currency/yr; negative terms such as export revenue below zero) with
+    the total and, where the result has it, the saving of sharing, the station it is
+    measured against and what it is made of.
 
     Parameters
     ----------
@@ -232,20 +247,27 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
                "annual_cost"), "capacity and cost")
     modes = _modes(ds)
     storages = [str(k) for k in ds["storage"].values]
-    color = {k: _battery_color(ds, k) for k in storages if k != STATION}
-    color[STATION] = MODE_COLORS["shared"]
-    fig, axes = new_figure(DOUBLE_COLUMN_IN, 2.7, 1, 3, width_ratios=(1, 1, 1.4))
+    ticks = [mode_label(mode) for mode in modes]
+    rotation = {"rotation": 30, "ha": "right"} if len(modes) > 2 else {}
+
+    def part(mode: str, k: str, value: float) -> tuple[str, float, str]:
+        """A storage's bar segment: the station in its architecture's colour and label."""
+        if k == STATION:
+            return mode_label(mode), value, mode_color(mode)
+        return f"battery of {k}", value, _battery_color(ds, k)
+
+    fig, axes = new_figure(DOUBLE_COLUMN_IN, 2.7 + 0.5 * bool(rotation), 1, 3,
+                           width_ratios=(1, 1, 1.4))
     x = np.arange(len(modes))
     with style():
         for ax, name, label in ((axes[0], "cap_energy_kwh", "energy capacity (kWh)"),
                                 (axes[1], "cap_power_kw", "power capacity (kW)")):
             for i, mode in enumerate(modes):
                 values = ds[name].sel(mode=mode)
-                _stack(ax, i, [(f"battery of {k}" if k != STATION else "shared station",
-                                float(values.sel(storage=k)), color[k]) for k in storages
+                _stack(ax, i, [part(mode, k, float(values.sel(storage=k))) for k in storages
                                if float(values.sel(storage=k)) > 1e-6])
             ax.set_ylabel(label)
-            ax.set_xticks(x, [mode for mode in modes])
+            ax.set_xticks(x, ticks, **rotation)
             ax.yaxis.set_major_formatter(THOUSANDS)
             ax.grid(axis="x", visible=False)
         cost = axes[2]
@@ -265,7 +287,7 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
             cost.annotate(f"{total[i]:,.0f}", (i, total[i]), xytext=(0, 6),
                           textcoords="offset points", ha="center", va="bottom", fontsize=7)
         cost.axhline(0, color="black", lw=0.5)
-        cost.set_xticks(x, modes)
+        cost.set_xticks(x, ticks, **rotation)
         cost.set_ylim(top=1.12 * float(np.max(total)))
         cost.set_ylabel("annual cost (currency/yr)")
         cost.yaxis.set_major_formatter(THOUSANDS)
@@ -273,7 +295,10 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
         if "saving_of_sharing_per_yr" in ds.attrs and "individual" in modes:
             saving = float(ds.attrs["saving_of_sharing_per_yr"])
             base = float(ds["annual_cost"].sel(mode="individual"))
-            cost.set_title(f"saving of sharing {saving:,.0f} per year ({saving / base:.1%})")
+            versus = mode_label(str(ds.attrs.get("saving_of_sharing_versus", STATION)))
+            source = ds.attrs.get("saving_of_sharing_from")
+            cost.set_title(f"saving of sharing {saving:,.0f} per year ({saving / base:.1%})\n"
+                           f"with the {versus}" + (f",\nfrom {source}" if source else ""))
         _legend(fig, list(axes), "outside lower center", ncols=5)
     return fig
 
@@ -315,11 +340,11 @@ def plot_out_of_sample(ds: xr.Dataset) -> Figure:
             values = ds["oos_annual_cost_by_day"].sel(mode=mode).values
             order = np.argsort(-values, kind="stable")
             share = np.concatenate([[0.0], np.cumsum(p[order])]) * 100
-            color = MODE_COLORS.get(mode, PALETTE[j])
+            color = mode_color(mode, j)
             ax.plot(share, np.append(values[order], values[order][-1]), color=color,
-                    drawstyle="steps-post", label=MODE_LABELS.get(mode, mode))
+                    drawstyle="steps-post", label=mode_label(mode))
             ax.axhline(float(ds["oos_annual_cost"].sel(mode=mode)), color=color, lw=0.8,
-                       ls=":", label=f"expected, {mode}")
+                       ls=":", label=f"expected, {mode_label(mode)}")
         ax.set_xlabel("share of days at this cost or higher (%)")
         ax.set_ylabel("annualised day cost (currency/yr)")
         ax.set_title(f"{n} days out of sample; a year of days like each one")

@@ -17,6 +17,8 @@ import matplotlib as mpl
 from cycler import cycler
 from matplotlib.figure import Figure
 
+from framework.architecture import architecture
+from framework.errors import InputError
 from framework.io import write_if_changed
 from framework.logs import quiet
 
@@ -29,11 +31,20 @@ DPI = 300
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
            "#000000")
 """Okabe-Ito colours (distinguishable with colour-vision deficiency)."""
-MODE_COLORS = {"individual": "#E69F00", "shared": "#0072B2"}
-MODE_LABELS = {"individual": "individual batteries", "shared": "shared station"}
-BATTERY_COLORS = ("#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
-                  "#999999")
-"""Colours of the individual batteries (the mode colours left out)."""
+MODE_COLORS = {"none": "#999999", "p2p": "#000000", "individual": "#E69F00",
+               "individual+p2p": "#D55E00", "accounts": "#0072B2", "accounts+p2p": "#56B4E9",
+               "pooled": "#009E73", "pooled+p2p": "#44AA99"}
+"""Colour of each sharing architecture (:data:`framework.architecture.ARCHITECTURES`): a
+hue per storage, a second shade of it with ``+p2p``."""
+MODE_LABELS = {"none": "no storage", "p2p": "no storage + p2p", "individual": "individual",
+               "individual+p2p": "individual + p2p", "accounts": "station (accounts)",
+               "accounts+p2p": "station (accounts) + p2p", "pooled": "station (pooled)",
+               "pooled+p2p": "station (pooled) + p2p"}
+"""Label of each sharing architecture: ``individual``, ``station (accounts)``,
+``station (pooled) + p2p``, ``no storage + p2p`` (``p2p``), ..."""
+BATTERY_COLORS = ("#CC79A7", "#F0E442", "#882255", "#332288", "#AA4499", "#999933",
+                  "#88CCEE")
+"""Colours of the individual batteries (the architecture colours left out)."""
 COST_COLORS = {"capex": "#332288", "energy": "#DDCC77", "renewables": "#117733",
                "curtailment": "#88CCEE", "degradation": "#CC6677", "fees": "#AA4499",
                "shedding": "#882255", "co2": "#999933"}
@@ -42,6 +53,32 @@ COST_LABELS = {"capex": "capex (annualised)", "energy": "grid energy",
                "renewables": "own PV and wind", "curtailment": "curtailment",
                "degradation": "degradation", "fees": "exchange fees", "shedding": "shedding",
                "co2": "CO2 price"}
+
+
+
+def mode_color(mode: str, fallback: int = 0) -> str:
+    """The colour of an architecture; ``PALETTE[fallback]`` for a name that is none."""
+    return MODE_COLORS.get(mode, PALETTE[fallback % len(PALETTE)])
+
+
+def mode_label(mode: str) -> str:
+    """The label of an architecture (a name that is none as it is)."""
+    return MODE_LABELS.get(mode, mode)
+
+
+def station_modes(modes: list[str]) -> list[str]:
+    """The architectures among ``modes`` with a shared station (``accounts``, ``pooled``,
+    with or without ``+p2p``; names that are no architecture are left out)."""
+    out = []
+    for mode in modes:
+        try:
+            shared = architecture(mode).shared
+        except InputError:
+            continue
+        if shared:
+            out.append(mode)
+    return out
+
 
 STYLE = {
     "font.family": "DejaVu Sans",

@@ -3,8 +3,8 @@
 A study lists cases; a case's ``[case.sweep]`` table expands it into the cartesian product
 of the listed values. Every expanded case has a :meth:`Case.key`, the full configuration that
 determines its result (the system's content including its data file, the scenario settings,
-task, method, mode, options and evaluation), and :meth:`Case.digest`, the SHA-256 of that key,
-which names its result file. See ``docs/studies.md``.
+task, method, architectures solved, options and evaluation), and :meth:`Case.digest`, the
+SHA-256 of that key, which names its result file. See ``docs/studies.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from framework.architecture import ARCHITECTURES
 from framework.errors import InputError
 from framework.system import (
     System,
@@ -30,7 +31,8 @@ from framework.system import (
 )
 
 TASKS = ("plan", "allocate", "lease")
-MODES = ("individual", "shared", "both")
+BOTH = "both"
+"""``mode = "both"``: the system's individual and shared architecture side by side."""
 OUT_OF_SAMPLE = ("none", "all_days", "held_out")
 CLUSTER_METHODS = ("kmeans", "kmedoids", "hierarchical")
 SYSTEM_SECTIONS = ("history", "tariff", "storage", "shared", "planning")
@@ -195,12 +197,17 @@ class Case:
     scenarios : ScenarioSettings
     method : str
         Solution method of a plan (``ef``, ``ph``, ``ccg``; see :mod:`framework.study.tasks`).
-    mode : {"individual", "shared", "both"}
+    mode : tuple of str, or "both", or None
+        The sharing architectures to plan (names of
+        :data:`framework.architecture.ARCHITECTURES`), ``"both"`` (the system's individual
+        and shared architecture) or ``None`` (the system's ``[planning]`` choices); see
+        :meth:`modes`.
     options : dict
         Keyword arguments of the method (plan) or of ``allocate`` / ``lease_sweep``.
     fixed_capacity : dict, optional
-        ``{"energy_kwh": E, "power_kw": P}`` for every storage of the mode, or tables per
-        storage name: evaluate these capacities instead of optimising them.
+        ``{"energy_kwh": E, "power_kw": P}`` for every storage of each architecture, or
+        tables per storage name (a microgrid's battery, ``station``): evaluate these
+        capacities instead of optimising them.
     evaluate : EvaluateSettings
     study_dir : Path
         The folder of the study file (paths are relative to it).
@@ -216,17 +223,23 @@ class Case:
     overrides: Mapping[str, Any]
     scenarios: ScenarioSettings
     method: str
-    mode: str
+    mode: tuple[str, ...] | str | None
     options: Mapping[str, Any]
     fixed_capacity: Mapping[str, Any] | None
     evaluate: EvaluateSettings
     study_dir: Path
     where: str
 
-    @property
-    def modes(self) -> list[str]:
-        """The modes to solve: ``mode``, with ``both`` as individual and shared."""
-        return ["individual", "shared"] if self.mode == "both" else [self.mode]
+    def modes(self, system: System | None = None) -> list[str]:
+        """The architectures to solve: those named by ``mode``; with ``both`` the system's
+        individual and shared architecture; without ``mode`` the system's ``[planning]``
+        choices (``system``: the case's system, loaded when not given)."""
+        if isinstance(self.mode, tuple):
+            return list(self.mode)
+        planning = (system or self.load_system()).planning
+        if self.mode == BOTH:
+            return [planning.individual_architecture, planning.shared_architecture]
+        return planning.architectures
 
     def system_path(self) -> Path:
         """The system file (the default system for ``"default"``)."""
@@ -258,7 +271,8 @@ class Case:
             except PackageNotFoundError:
                 data_version = "simbench not installed"
         return {"task": self.task, "system": config, "data": data_version,
-                "scenarios": asdict(self.scenarios), "method": self.method, "mode": self.mode,
+                "scenarios": asdict(self.scenarios), "method": self.method,
+                "architectures": self.modes(system),
                 "options": dict(self.options), "fixed_capacity": self.fixed_capacity,
                 "evaluate": asdict(self.evaluate)}
 
@@ -444,6 +458,21 @@ def case_name(base: str, labels: Mapping[str, str]) -> str:
     return f"{base}[{','.join(f'{k}={v}' for k, v in zip(keys, labels.values()))}]"
 
 
+def parse_mode(value: Any, where: str) -> tuple[str, ...] | str | None:
+    """The ``mode`` of a case: an architecture name or a list of them (a tuple), ``"both"``,
+    or ``None`` (absent: the system's ``[planning]`` choices)."""
+    if value is None or value == BOTH:
+        return value
+    names = [value] if isinstance(value, str) else value
+    if (not isinstance(names, list) or not names
+            or any(n not in ARCHITECTURES for n in names) or len(set(names)) < len(names)):
+        hint = ("; 'shared' is now 'accounts' or 'pooled' (a shared station)"
+                if "shared" in (names if isinstance(names, list) else []) else "")
+        raise _fail(where, "mode", f"an architecture among {list(ARCHITECTURES)}, a list of "
+                    f"distinct ones, or '{BOTH}'{hint}", value)
+    return tuple(names)
+
+
 def parse_case(table: dict[str, Any], labels: dict[str, str], study_dir: Path,
                where: str) -> Case:
     """Validate one expanded case table."""
@@ -454,9 +483,7 @@ def parse_case(table: dict[str, Any], labels: dict[str, str], study_dir: Path,
     task = table.get("task", "plan")
     if task not in TASKS:
         raise _fail(where, "task", f"one of {TASKS}", task)
-    mode = table.get("mode", "both")
-    if mode not in MODES:
-        raise _fail(where, "mode", f"one of {MODES}", mode)
+    mode = parse_mode(table.get("mode"), where)
     system = table.get("system", "default")
     if not isinstance(system, str) or not system:
         raise _fail(where, "system", "'default' or a system file", system)

@@ -6,7 +6,8 @@
   file exists is not solved again, a changed case gets a new hash (and the old file is
   removed); files are written atomically, so a killed run leaves no partial result (only
   temporaries, removed on the next run);
-* ``out/summary.csv`` and ``out/summary.md``: one row per case and mode (rule, price choice),
+* ``out/summary.csv`` and ``out/summary.md``: one row per case and architecture (rule, price
+  choice),
   failed cases with their error;
 * ``out/figures/``: every figure the results allow (:mod:`framework.plotting`);
 * the files of the study's report script, if it has one.
@@ -306,7 +307,8 @@ def _prune(folder: Path, keep: set[str], what: str) -> None:
 
 TEXT_COLUMNS = ("case", "base_case", "task", "method", "system", "cluster_method", "status",
                 "error", "hash", "file", "mode", "rule", "termination", "git_commit",
-                "sesplan_version")
+                "sesplan_version", "saving_of_sharing_versus", "saving_of_sharing_from",
+                "warnings")
 """Columns of ``summary.csv`` that are text even where they look like numbers."""
 
 

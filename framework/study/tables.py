@@ -1,5 +1,5 @@
-"""The study's tables: ``summary.csv`` (one row per case and mode, rule or price choice) and
-``summary.md`` (a case table, a headline table per plan case, provenance)."""
+"""The study's tables: ``summary.csv`` (one row per case and architecture, rule or price
+choice) and ``summary.md`` (a case table, a headline table per plan case, provenance)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ import xarray as xr
 from framework.study.config import Study
 
 DEFAULT_COLUMNS = ("case", "mode", "rule", "status", "annual_cost", "energy_kwh", "power_kw",
-                   "self_sufficiency", "saving_of_sharing_per_yr", "oos_annual_cost", "vss",
-                   "evpi", "mmw_ci_high", "lease_energy_price", "lease_power_price")
+                   "self_sufficiency", "exchanged_kwh_per_yr", "saving_of_sharing_per_yr",
+                   "saving_of_sharing_versus", "saving_of_sharing_from", "oos_annual_cost",
+                   "vss", "evpi", "mmw_ci_high", "lease_energy_price", "lease_power_price")
+TEXT = ("case", "mode", "rule", "status", "saving_of_sharing_versus", "saving_of_sharing_from",
+        "warnings")
+"""Columns of the case table aligned as text."""
 FORMATS = {
     "annual_cost": "{:,.0f}", "capex": "{:,.0f}", "energy_kwh": "{:,.1f}",
     "power_kw": "{:,.1f}", "self_sufficiency": "{:.1%}", "curtailment_share": "{:.1%}",
@@ -23,8 +27,11 @@ FORMATS = {
     "cycles_per_yr": "{:,.0f}", "co2_t_per_yr": "{:,.1f}", "clusters": "{:.0f}",
     "n_scenarios": "{:.0f}", "solve_s": "{:.2f}", "gap": "{:.2e}",
 }
-LABELS = {"annual_cost": "annual cost", "energy_kwh": "E (kWh)", "power_kw": "P (kW)",
-          "self_sufficiency": "self-sufficiency", "saving_of_sharing_per_yr": "saving of sharing",
+LABELS = {"mode": "architecture", "annual_cost": "annual cost", "energy_kwh": "E (kWh)",
+          "power_kw": "P (kW)", "self_sufficiency": "self-sufficiency",
+          "saving_of_sharing_per_yr": "saving of sharing",
+          "saving_of_sharing_versus": "station", "saving_of_sharing_from": "saving from",
+          "exchanged_kwh_per_yr": "exchanged kWh/yr",
           "oos_annual_cost": "out-of-sample cost", "vss": "VSS", "evpi": "EVPI",
           "mmw_ci_high": "MMW gap CI high", "lease_energy_price": "lease per kWh-yr",
           "lease_power_price": "lease per kW-yr",
@@ -48,6 +55,7 @@ HEADLINE = (
     ("peak import (kW)", "peak_import_kw", "{:,.0f}"),
     ("CO2 (t/yr)", "co2_t_per_yr", "{:,.1f}"),
     ("shedding (kWh/yr)", "shed_kwh_per_yr", "{:,.1f}"),
+    ("energy exchanged (kWh/yr)", "exchanged_kwh_per_yr", "{:,.0f}"),
     ("out-of-sample cost (currency/yr)", "oos_annual_cost", "{:,.0f}"),
     ("  std over days", "oos_annual_cost_std", "{:,.0f}"),
     ("  5 % / 95 % quantile", ("oos_annual_cost_q05", "oos_annual_cost_q95"), "{:,.0f}"),
@@ -117,12 +125,14 @@ def case_table(frame: pd.DataFrame, columns: Sequence[str] | None) -> str:
     wanted = [c for c in wanted if c in frame and not frame[c].map(_missing).all()]
     rows = [[fmt(c, v) for c, v in zip(wanted, values)]
             for values in frame[wanted].itertuples(index=False)]
-    numeric = [c not in ("case", "mode", "rule", "status") for c in wanted]
+    numeric = [c not in TEXT for c in wanted]
     return markdown_table([LABELS.get(c, c) for c in wanted], rows, numeric)
 
 
 def headline_table(rows: Sequence[dict[str, Any]]) -> str:
-    """One column per mode of a plan case: cost split, capacities, KPIs, evaluation."""
+    """One column per architecture of a plan case: cost split, capacities, KPIs, evaluation;
+    the saving of sharing with its station and what it is made of; the warnings of the
+    result (degenerate outcomes)."""
     modes = [r["mode"] for r in rows]
     body = []
     for label, key, pattern in HEADLINE:
@@ -137,8 +147,14 @@ def headline_table(rows: Sequence[dict[str, Any]]) -> str:
     text = markdown_table([""] + modes, body, [False] + [True] * len(modes))
     saving = rows[0].get("saving_of_sharing_per_yr")
     if not _missing(saving):
-        text += (f"\n\nSaving of sharing: {saving:,.0f} per year "
-                 f"({rows[0]['saving_share']:.1%} of the individual cost).")
+        text += (f"\n\nSaving of sharing ({rows[0]['saving_of_sharing_versus']} against "
+                 f"individual batteries): {saving:,.0f} per year "
+                 f"({rows[0]['saving_share']:.1%} of the individual cost), from "
+                 f"{rows[0]['saving_of_sharing_from']}.")
+    for r in rows:
+        if not _missing(r.get("warnings")):
+            text += "".join(f"\n\n{r['mode']}: {line}"
+                            for line in str(r["warnings"]).splitlines())
     return text
 
 

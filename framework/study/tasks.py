@@ -37,12 +37,12 @@ TASK_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 COST_COLUMNS = ("energy", "renewables", "curtailment", "degradation", "fees", "shedding", "co2")
 KPI_COLUMNS = ("self_sufficiency", "curtailment_share", "peak_import_kw", "co2_t_per_yr",
-               "shed_kwh_per_yr")
+               "shed_kwh_per_yr", "exchanged_kwh_per_yr")
 PER_MODE = ("termination", "objective", "bound", "gap", "iterations", "nominal_annual_cost",
             "stochastic_worst_case_cost", "stochastic_worst_case_bound",
             "solve_s", "oos_annual_cost", "oos_annual_cost_std", "oos_shed_kwh_per_yr",
             "oos_shed_day_share", "oos_self_sufficiency", "rp_cost", "ev_cost", "eev_cost",
-            "ws_cost", "vss", "evpi", "mmw_gap", "mmw_gap_std", "mmw_ci_high")
+            "ws_cost", "vss", "evpi", "mmw_gap", "mmw_gap_std", "mmw_ci_high", "warnings")
 
 
 def planner_for(method: str, where: str = "method") -> Callable[..., xr.Dataset]:
@@ -78,13 +78,16 @@ def _check_options(function: Callable[..., Any], options: Mapping[str, Any],
 
 def check_case(case: Case) -> None:
     """Everything that can be checked before solving: the method is available, the options
-    fit it, the system loads, the evaluation fits the scenario settings."""
-    case.load_system()
+    fit it, the system loads, the evaluation fits the scenario settings, the fixed
+    capacities name storages of the case's architectures."""
+    system = case.load_system()
     if case.task == "plan":
         if case.fixed_capacity is not None:
             if case.method != "ef" or case.options.keys() - {"time_limit_s", "mip_rel_gap"}:
                 raise InputError(f"{case.where}: fixed_capacity is evaluated by method 'ef' "
                                  "with options time_limit_s, mip_rel_gap only")
+            for mode in case.modes(system):
+                fixed_plan(case, system, mode)
         else:
             planner = planner_for(case.method, f"{case.where}: method")
             if case.method == "ef":
@@ -106,9 +109,11 @@ def check_case(case: Case) -> None:
                              "scenarios.sample_days > 0")
     else:
         _known_options(case, TASK_OPTIONS[case.task])
-        if case.evaluate != type(case.evaluate)() or case.fixed_capacity is not None:
-            raise InputError(f"{case.where}: evaluate and fixed_capacity apply to task 'plan' "
-                             f"only (task is {case.task!r})")
+        if (case.evaluate != type(case.evaluate)() or case.fixed_capacity is not None
+                or case.mode is not None):
+            raise InputError(f"{case.where}: mode, evaluate and fixed_capacity apply to task "
+                             f"'plan' only (task is {case.task!r}; it shares the station of "
+                             "the system's [planning] choices)")
 
 
 def _known_options(case: Case, valid: tuple[str, ...]) -> None:
@@ -140,11 +145,18 @@ def case_scenarios(system: System, case: Case) -> tuple[xr.Dataset, xr.Dataset |
 
 
 def fixed_plan(case: Case, system: System, mode: str) -> dict[str, dict[str, float]]:
-    """``fixed_capacity`` of the case for every storage of ``mode``."""
+    """``fixed_capacity`` of the case for every storage of the architecture ``mode`` (none
+    for ``none`` and ``p2p``); a table naming a storage that no architecture of the case
+    has is an error."""
     storages = storage_members(mode, system.names)
+    known = {k for m in case.modes(system) for k in storage_members(m, system.names)}
     out: dict[str, dict[str, float]] = {"cap_energy_kwh": {}, "cap_power_kw": {}}
     for key, name in (("energy_kwh", "cap_energy_kwh"), ("power_kw", "cap_power_kw")):
         value = case.fixed_capacity[key]
+        unknown = sorted(set(value) - known) if isinstance(value, Mapping) else []
+        if unknown:
+            raise InputError(f"{case.where}: fixed_capacity.{key}: no storage {unknown} in "
+                             f"architectures {case.modes(system)} (storages: {sorted(known)})")
         for k in storages:
             v = value.get(k) if isinstance(value, Mapping) else value
             if v is None:
@@ -161,13 +173,14 @@ def run_plan(case: Case, system: System) -> xr.Dataset:
     from framework.solve.ef import solve_ef
 
     scenarios, days, held_out = case_scenarios(system, case)
+    modes = case.modes(system)
     if case.fixed_capacity is not None:
         ds = combine_modes([solve_ef(system, scenarios, mode,
                                      fixed_capacity=fixed_plan(case, system, mode),
-                                     **case.options) for mode in case.modes])
+                                     **case.options) for mode in modes])
     else:
         planner = planner_for(case.method, f"{case.where}: method")
-        ds = planner(system, scenarios, modes=case.modes, **case.options)
+        ds = planner(system, scenarios, modes=modes, **case.options)
     attrs = dict(ds.attrs)
     parts = [ds]
     ev = case.evaluate
@@ -177,7 +190,7 @@ def run_plan(case: Case, system: System) -> xr.Dataset:
         parts.append(oos)
     if ev.vss_evpi:
         stochastic = case.method == "ef" and case.fixed_capacity is None
-        parts.append(vss_evpi(system, scenarios, case.modes,
+        parts.append(vss_evpi(system, scenarios, modes,
                               recourse_problem=ds if stochastic else None))
     if ev.mmw is not None:
         mmw = optimality_gap_ci(system, ds, days, batch_size=ev.mmw.batch_size,
@@ -212,7 +225,9 @@ def _float(x: Any) -> float:
 
 
 def plan_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
-    """One summary row per mode of a plan result."""
+    """One summary row per architecture (``mode``) of a plan result; the saving of sharing
+    (:func:`framework.results.combine_modes`) with the station it is measured against and
+    what it is made of."""
     rows = []
     for mode in ds["mode"].values:
         r = ds.sel(mode=mode)
@@ -233,6 +248,8 @@ def plan_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
             saving = float(ds.attrs["saving_of_sharing_per_yr"])
             row["saving_of_sharing_per_yr"] = saving
             row["saving_share"] = saving / _float(ds["annual_cost"].sel(mode="individual"))
+            row["saving_of_sharing_versus"] = str(ds.attrs["saving_of_sharing_versus"])
+            row["saving_of_sharing_from"] = str(ds.attrs["saving_of_sharing_from"])
         for name in PER_MODE:
             if name in r:
                 value = r[name].values
@@ -245,12 +262,16 @@ def plan_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
 
 
 def allocation_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
-    """One summary row per allocation rule."""
+    """One summary row per allocation rule (``mode``: the architecture the coalitions
+    share)."""
     rows = []
+    shared = {k: str(ds.attrs[a]) for k, a in (("mode", "architecture"),
+                                                ("saving_of_sharing_from",
+                                                 "saving_of_sharing_from")) if a in ds.attrs}
     for rule in ds["rule"].values:
         r = ds.sel(rule=rule)
         rows.append({
-            "rule": str(rule), "saving_of_sharing_per_yr": float(ds.attrs[
+            "rule": str(rule), **shared, "saving_of_sharing_per_yr": float(ds.attrs[
                 "saving_of_sharing_per_yr"]),
             "in_core": int(r["in_core"]), "individually_rational": int(
                 r["individually_rational"]), "max_excess": float(r["max_excess"]),

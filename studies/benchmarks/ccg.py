@@ -1,12 +1,12 @@
 """Benchmark: robust shared-storage planning by C&CG against the stochastic extensive form.
 
 For each budget Gamma (default 2, 6, 12) on the default system with 12 clustered days
-(shared station): the EF time (``solve_ef``), then the C&CG solve to a 0.1 % gap:
-iterations, total time, time in master solves and in separation rounds, and per iteration
-the bounds and the split between master and subproblems. With ``--por`` also the price of
-robustness over Gamma = 0..24 (fewer days, ``--por-clusters``): the robust objective, the
-stochastic plan's worst-case cost under the same budget, the robust plan's cost on the
-nominal days, and the capacities. Prints tables and writes JSON.
+(the accounts station, :data:`MODE`): the EF time (``solve_ef``), then the C&CG solve to a
+0.1 % gap: iterations, total time, time in master solves and in separation rounds, and per
+iteration the bounds and the split between master and subproblems. With ``--por`` also the
+price of robustness over Gamma = 0..24 (fewer days, ``--por-clusters``): the robust
+objective, the stochastic plan's worst-case cost under the same budget, the robust plan's
+cost on the nominal days, and the capacities. Prints tables and writes JSON.
 
     python studies/benchmarks/ccg.py [-o results/benchmarks/ccg.json] [--time-limit 900]
     python studies/benchmarks/ccg.py --gammas 2 --clusters 4           # quick
@@ -38,7 +38,8 @@ from framework.solve.ef import solve_ef
 from framework.system import default_system
 from scenarios_gen.pipeline import scenarios_for
 
-MODE = "shared"
+MODE = "accounts"
+"""The architecture planned: the shared station with an energy account per microgrid."""
 
 
 def ef_time(system: Any, scenarios: Any, repeat: int = 3) -> tuple[float, Any]:

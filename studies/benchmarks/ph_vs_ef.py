@@ -1,6 +1,7 @@
 """Benchmark: progressive hedging (mpi-sppy, certified bounds) against the extensive form.
 
-The default system with 24 clustered days and with all 366 days, in both modes. The
+The default system with 24 clustered days and with all 366 days, with the accounts station
+and with individual batteries (``--architectures``). The
 extensive form (``solve_ef``) runs in one process; PH (``solve_ph`` with
 ``rel_gap = 0.01``: it stops at a certified 1 % gap) runs under ``mpiexec -n N`` for each
 rank count of ``--ranks`` (default 1 and 2): 24 days without bundles (and, on 2 ranks,
@@ -15,6 +16,7 @@ machine slows every timing).
     python studies/benchmarks/ph_vs_ef.py [-o results/benchmarks/ph_vs_ef.json]
     python studies/benchmarks/ph_vs_ef.py --quick       # 24 days only
     python studies/benchmarks/ph_vs_ef.py --ranks 1 2 4 8 16   # a cluster node
+    python studies/benchmarks/ph_vs_ef.py --quick --architectures pooled
 
 The spokes are ``solve_ph``'s default: on a multiple of 3 ranks a Lagrangian and an
 ``xhatxbar`` spoke (a third of the ranks each), on any other count none, with both bounds
@@ -127,7 +129,7 @@ def cases(quick: bool, ranks: Sequence[int] = (1, 2)) -> list[tuple[int, int, in
 
 
 def benchmark(quick: bool = False, ranks: Sequence[int] = (1, 2),
-              modes: Sequence[str] = ("shared", "individual")) -> list[dict]:
+              modes: Sequence[str] = ("accounts", "individual")) -> list[dict]:
     """Run the EF and every PH case of :func:`cases` as child processes; the table's rows.
 
     Parameters
@@ -137,14 +139,16 @@ def benchmark(quick: bool = False, ranks: Sequence[int] = (1, 2),
     ranks : sequence of int
         MPI rank counts of PH.
     modes : sequence of str
+        Sharing architectures (:data:`framework.architecture.ARCHITECTURES`, with storage).
 
     Returns
     -------
     list of dict
-        One row per mode and PH case: ``days``, ``mode``, ``ranks``, ``bundles_per_rank``,
-        ``spokes``, ``ef`` (``wall_s``, ``objective``, ``peak_mb``), ``ph`` (``wall_s``,
-        ``iterations``, ``outer_bound``, ``inner_bound``, ``rel_gap``, ``peak_mb`` per
-        rank, ``first_1pct_s``), ``ratio_to_ef``, ``ef_within_bounds``, ``load_average``.
+        One row per architecture (``mode``) and PH case: ``days``, ``mode``, ``ranks``,
+        ``bundles_per_rank``, ``spokes``, ``ef`` (``wall_s``, ``objective``, ``peak_mb``),
+        ``ph`` (``wall_s``, ``iterations``, ``outer_bound``, ``inner_bound``, ``rel_gap``,
+        ``peak_mb`` per rank, ``first_1pct_s``), ``ratio_to_ef``, ``ef_within_bounds``,
+        ``load_average``.
     """
     rows = []
     runs = cases(quick, ranks)
@@ -174,7 +178,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", default="results/benchmarks/ph_vs_ef.json")
     parser.add_argument("--quick", action="store_true", help="24 clustered days only")
-    parser.add_argument("--modes", default="shared,individual")
+    parser.add_argument("--architectures", default="accounts,individual", metavar="NAMES",
+                        help="comma-separated architectures (default: accounts,individual)")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2], metavar="N",
                         help="MPI rank counts of PH (default: 1 2)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -193,8 +198,8 @@ def main() -> None:
         return
     if min(args.ranks) < 1:
         parser.error(f"--ranks: expected positive rank counts, got {args.ranks}")
-    rows = benchmark(args.quick, args.ranks, args.modes.split(","))
-    print("| days | mode | ranks | bundles/rank | spokes | EF s | PH s to 1 % | ratio | "
+    rows = benchmark(args.quick, args.ranks, args.architectures.split(","))
+    print("| days | architecture | ranks | bundles/rank | spokes | EF s | PH s to 1 % | ratio | "
           "iterations | final gap | EF in bounds | peak MB per rank (EF; PH) | load |")
     print("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|---:|")
     for r in rows:

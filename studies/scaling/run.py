@@ -5,7 +5,8 @@ process, PH to a certified 1 % gap under ``mpiexec -n N`` for each rank count) o
 ``--from``, reads the JSON such a run wrote, and writes to the output folder:
 
 - ``scaling.json``: the benchmark's rows, as they are;
-- ``summary.md`` and ``summary.csv``: one row per mode and PH run (:data:`COLUMNS`);
+- ``summary.md`` and ``summary.csv``: one row per architecture (``mode``) and PH run
+  (:data:`COLUMNS`);
 - ``figures/scaling.pdf`` and ``.png``: :func:`framework.plotting.plot_scaling`.
 
 Run from the repository root::
@@ -43,7 +44,7 @@ FIELDS = {  # the fields a row needs (dotted: nested), and their type
     "ef_within_bounds": bool, "load_average": float,
 }
 COLUMNS = {  # column of summary.csv: heading in summary.md
-    "days": "days", "mode": "mode", "ranks": "ranks", "bundles_per_rank": "bundles/rank",
+    "days": "days", "mode": "architecture", "ranks": "ranks", "bundles_per_rank": "bundles/rank",
     "spokes": "spokes", "ef_s": "EF s", "ph_s": "PH s to 1 %", "ratio": "ratio PH/EF",
     "iterations": "iterations", "final_gap": "final gap", "ef_within_bounds": "EF in bounds",
     "ef_peak_mb": "EF peak MB", "ph_peak_mb": "PH peak MB per rank", "load_average": "load",
@@ -195,20 +196,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ranks", type=int, nargs="+", metavar="N",
                         help="MPI rank counts of PH (default: 1 2)")
     parser.add_argument("--quick", action="store_true", help="24 clustered days only")
-    parser.add_argument("--modes", help="modes, comma-separated (default: shared,individual)")
+    parser.add_argument("--architectures", metavar="NAMES",
+                        help="comma-separated architectures (default: accounts,individual)")
     parser.add_argument("--from", dest="source", metavar="JSON",
                         help="reuse the rows of a benchmark run instead of running it")
     parser.add_argument("-o", "--output", default="results/scaling")
     args = parser.parse_args(argv)
-    if args.source and (args.ranks or args.quick or args.modes):
-        parser.error("--from reuses a benchmark's rows: --ranks, --quick and --modes "
-                     "do not apply")
+    if args.source and (args.ranks or args.quick or args.architectures):
+        parser.error("--from reuses a benchmark's rows: --ranks, --quick and "
+                     "--architectures do not apply")
     if args.ranks and min(args.ranks) < 1:
         parser.error(f"--ranks: expected positive rank counts, got {args.ranks}")
     try:
         rows = (load_rows(args.source) if args.source else
                 run_benchmark(args.quick, args.ranks or [1, 2],
-                              (args.modes or "shared,individual").split(",")))
+                              (args.architectures or "accounts,individual").split(",")))
     except InputError as exc:
         print(f"scaling: error: {exc}", file=sys.stderr)
         return 2

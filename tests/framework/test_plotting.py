@@ -7,6 +7,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 from matplotlib.collections import LineCollection
+from matplotlib.colors import to_hex
+
+from framework.architecture import ARCHITECTURES
+from framework.errors import InputError
 
 from framework.evaluate import out_of_sample
 from framework.game import allocate
@@ -22,6 +26,7 @@ from framework.plotting import (
     plot_soc,
     save_figure,
 )
+from framework.plotting.style import MODE_COLORS, MODE_LABELS
 from framework.solve.ef import plan_ef
 from framework.study.tables import summary_dataset
 from tests.framework.conftest import make_scenarios, make_system
@@ -64,13 +69,13 @@ def summary():
              "annual_cost": 100.0 - k + (mode == "individual") * 20 + (m == "kmedoids"),
              "oos_annual_cost": 110.0 - k / 2, "energy_kwh": 10.0 + k, "power_kw": 5.0,
              "n_scenarios": k} for k in (1, 2, 4, 8) for m in ("kmeans", "kmedoids")
-            for mode in ("individual", "shared")]
+            for mode in ("individual", "accounts")]
     rows.append({"case": "year", "task": "plan", "status": "ok", "method": "ef",
-                 "mode": "shared", "clusters": 12, "cluster_method": "kmeans", "all_days": 1,
+                 "mode": "accounts", "clusters": 12, "cluster_method": "kmeans", "all_days": 1,
                  "sample_days": 0, "annual_cost": 95.0, "oos_annual_cost": 95.0,
                  "energy_kwh": 20.0, "power_kw": 6.0, "n_scenarios": 366})
     rows += [{"case": f"g{g}", "task": "plan", "status": "ok", "method": "ccg",
-              "mode": "shared", "option_gamma": g, "clusters": 8, "cluster_method": "kmeans",
+              "mode": "accounts", "option_gamma": g, "clusters": 8, "cluster_method": "kmeans",
               "all_days": 0, "sample_days": 0, "annual_cost": 90.0 + 3 * g,
               "objective": 90.0 + 3 * g + (g == 2) * 5, "nominal_annual_cost": 90.0 + g / 2,
               "oos_annual_cost": 93.0 + g / 3, "stochastic_worst_case_cost": 95.0 + 4 * g,
@@ -90,7 +95,7 @@ def history():
                                                      [40.0, 70.0, 90.0, 98.0]]),
          "ccg_upper_bound": (("mode", "iteration"), [[np.inf, 120.0, 101.0, 100.0],
                                                      [150.0, 110.0, 100.0, 99.0]])},
-        coords={"mode": ["individual", "shared"], "iteration": it})
+        coords={"mode": ["individual", "accounts"], "iteration": it})
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -163,19 +168,68 @@ def test_capacity_bars_are_the_capacities(plan) -> None:
             x = round(patch.get_x() + patch.get_width() / 2)
             heights[x] = heights.get(x, 0.0) + patch.get_height()
         assert heights[0] == pytest.approx(float(plan[name].sel(mode="individual").sum()))
-        assert heights[1] == pytest.approx(float(plan[name].sel(mode="shared",
+        assert heights[1] == pytest.approx(float(plan[name].sel(mode="accounts",
                                                                 storage="station")))
     cost = fig.axes[2]
     totals = [line.get_ydata()[0] for line in cost.get_lines() if line.get_marker() == "D"]
     np.testing.assert_allclose(totals, plan["annual_cost"].values)
+    saving = plan.attrs["saving_of_sharing_per_yr"]
+    share = saving / float(plan["annual_cost"].sel(mode="individual"))
+    assert cost.get_title() == (f"saving of sharing {saving:,.0f} per year ({share:.1%})\n"
+                                "with the station (accounts),\nfrom storage sharing")
 
 
 def test_soc_curves_are_cyclic_and_match_the_result(plan) -> None:
     fig = plot_soc(plan, n_scenarios=2)
     assert len(fig.axes) == 2
     station = fig.axes[0].get_lines()[0]
-    soc = plan["soc_kwh"].sel(mode="shared", storage="station").isel(scenario=0).values
+    soc = plan["soc_kwh"].sel(mode="accounts", storage="station").isel(scenario=0).values
     np.testing.assert_allclose(station.get_ydata(), np.append(soc[-1], soc))
+    assert station.get_label() == "station (accounts)"
+
+
+def test_every_architecture_in_one_result(system, scenarios) -> None:
+    """Capacity and SOC figures of a result with all eight architectures: one bar per
+    architecture with storage (a station in its architecture's colour), none for ``none``
+    and ``p2p``; a station line per station architecture, batteries of the first
+    architecture with batteries and the sum of each."""
+    ds = plan_ef(system, scenarios, modes=list(ARCHITECTURES))
+    fig = plot_capacity_cost(ds)
+    energy = fig.axes[0]
+    assert [t.get_text() for t in energy.get_xticklabels()] == [
+        "no storage", "no storage + p2p", "individual", "individual + p2p",
+        "station (accounts)", "station (accounts) + p2p", "station (pooled)",
+        "station (pooled) + p2p"]
+    bars: dict[int, list] = {}
+    for patch in energy.patches:
+        bars.setdefault(round(patch.get_x() + patch.get_width() / 2), []).append(patch)
+    assert sorted(bars) == [2, 3, 4, 5, 6, 7]  # nothing stored in none and p2p
+    for i, mode in enumerate(ARCHITECTURES):
+        if i < 2:
+            continue
+        total = sum(p.get_height() for p in bars[i])
+        assert total == pytest.approx(float(ds["cap_energy_kwh"].sel(mode=mode).sum()))
+        if i >= 4:  # a station: one bar in its architecture's colour
+            (patch,) = bars[i]
+            assert to_hex(patch.get_facecolor()) == MODE_COLORS[mode].lower()
+    assert "saving" not in fig.axes[2].get_title()  # two stations: no single saving
+
+    soc = plot_soc(ds, n_scenarios=1)
+    lines = {line.get_label(): line for line in soc.axes[0].get_lines()}
+    assert list(lines) == [
+        "station (accounts)", "station (accounts) + p2p", "station (pooled)",
+        "station (pooled) + p2p", "battery of a", "battery of b",
+        "individual: sum of the batteries", "individual + p2p: sum of the batteries"]
+    k = int(np.argmax(ds["probability"].values))
+    for mode in ("accounts", "pooled+p2p"):
+        y = ds["soc_kwh"].sel(mode=mode, storage="station").isel(scenario=k).values
+        np.testing.assert_allclose(lines[MODE_LABELS[mode]].get_ydata(), np.append(y[-1], y))
+    own = ds["soc_kwh"].sel(mode="individual+p2p", storage=["a", "b"]).isel(scenario=k)
+    y = own.sum("storage").values
+    np.testing.assert_allclose(lines["individual + p2p: sum of the batteries"].get_ydata(),
+                               np.append(y[-1], y))
+    with pytest.raises(InputError, match="no storage built"):
+        plot_soc(ds.sel(mode=["none", "p2p"]))
 
 
 def test_bound_convergence_reads_the_history(history) -> None:
@@ -186,7 +240,9 @@ def test_bound_convergence_reads_the_history(history) -> None:
     np.testing.assert_allclose(gap.get_lines()[1].get_ydata(),
                                [110 / 150, 40 / 110, 10 / 100, 1 / 99])
     plain = history.rename({"ccg_lower_bound": "lower_bound", "ccg_upper_bound": "upper_bound"})
-    assert len(plot_bound_convergence(plain.sel(mode="shared")).axes[0].get_lines()) == 2
+    assert len(plot_bound_convergence(plain.sel(mode="accounts")).axes[0].get_lines()) == 2
+    assert [line.get_label() for line in bounds.get_lines()][:2] == [
+        "individual: upper bound", "individual: lower bound"]
 
 
 def test_objective_vs_k_lines(summary) -> None:

@@ -61,7 +61,7 @@ evaluate = { out_of_sample = "all_days", vss_evpi = true }
 
 [[case]]
 name = "price"
-mode = "shared"
+mode = "accounts"
 [case.sweep]
 "set.storage.capex_energy_per_kwh" = [1.0, 4.0]
 
@@ -90,9 +90,33 @@ def test_sweep_expansion_and_names(tmp_path: Path) -> None:
     assert [c.name for c in study.cases] == [
         "base", "price[capex_energy_per_kwh=1]", "price[capex_energy_per_kwh=4]"]
     assert study.cases[1].overrides == {"storage.capex_energy_per_kwh": 1.0}
-    assert study.cases[0].modes == ["individual", "shared"]
+    assert study.cases[0].modes() == ["individual", "accounts"]
+    assert study.cases[1].modes() == ["accounts"]
     assert study.cases[1].load_system().storage.capex_energy_per_kwh == 1.0
     assert study.cases[0].evaluate.vss_evpi is True
+
+
+def test_mode_names_architectures_or_the_system_choices(tmp_path: Path) -> None:
+    """``mode``: a name, a list of names, ``both`` (the system's individual and shared
+    architecture) or nothing (the system's [planning] choices)."""
+    study = load_study(write_study(tmp_path, '[defaults]\nsystem = "system.toml"\n'
+                                   '[[case]]\nname = "default"\n'
+                                   '[[case]]\nname = "ladder"\nmode = ["none", "pooled+p2p"]\n'
+                                   '[[case]]\nname = "both"\nmode = "both"\n'
+                                   'set = { "planning.station" = "pooled", '
+                                   '"planning.exchange" = "p2p" }\n'
+                                   '[[case]]\nname = "system"\n'
+                                   'set = { "planning.storage" = "shared" }\n'))
+    assert [c.modes() for c in study.cases] == [
+        ["individual", "accounts"], ["none", "pooled+p2p"], ["individual+p2p", "pooled+p2p"],
+        ["accounts"]]
+    # the key holds the architectures solved: a list naming the system's choices is the
+    # same case as leaving them to the system
+    assert [c.key()["architectures"] for c in study.cases] == [c.modes() for c in study.cases]
+    same = load_study(write_study(tmp_path / "same", '[defaults]\nsystem = "system.toml"\n'
+                                  '[[case]]\nname = "default"\n'
+                                  'mode = ["individual", "accounts"]\n'))
+    assert same.cases[0].digest() == study.cases[0].digest()
 
 
 def test_hash_is_content_not_location(tmp_path: Path) -> None:
@@ -136,11 +160,47 @@ def test_run_then_rerun_solves_nothing_and_is_byte_identical(tmp_path: Path) -> 
         assert float(s["vss"].values[k]) >= -1e-6 and float(s["evpi"].values[k]) >= -1e-6
     assert float(s["saving_of_sharing_per_yr"].values[rows[0]]) == pytest.approx(
         direct.attrs["saving_of_sharing_per_yr"], rel=1e-9)
+    assert s["saving_of_sharing_versus"].values[rows[0]] == "accounts"
+    assert s["saving_of_sharing_from"].values[rows[0]] == "storage sharing"
     price = np.flatnonzero(s["base_case"].values == "price")
     energy = s["energy_kwh"].values[price]
     assert energy[0] >= energy[1]  # dearer storage, no larger station
     text = (out / "summary.md").read_text()
-    assert "# A tiny study" in text and "Saving of sharing" in text and "VSS" in text
+    assert "# A tiny study" in text and "VSS" in text
+    assert "Saving of sharing (accounts against individual batteries)" in text
+    assert "from storage sharing." in text and "| architecture |" in text
+
+
+def test_fixed_capacity_zero_on_every_architecture(tmp_path: Path) -> None:
+    """Nothing built: individual batteries and accounts cost what no storage costs; a pooled
+    station of zero size is exchange only (its bus nets the flows), as p2p is. Microgrid a
+    may not export, so at noon its PV beyond its load is curtailed unless b takes it: the
+    exchange saves, per day, sum_t min(surplus_a, load_b) * price_buy (by hand from DAYS:
+    401.5 per year over the two equally likely days, 2,007.5 kWh)."""
+    study = LIGHT + ('\n[[case]]\nname = "zero"\n'
+                     'mode = ["none", "p2p", "individual", "accounts", "pooled"]\n'
+                     'fixed_capacity = { energy_kwh = 0.0, power_kw = 0.0 }\n')
+    result = run_study(write_study(tmp_path / "study", study), tmp_path / "out")
+    s = result.summary
+    rows = np.flatnonzero(s["case"].values == "zero")
+    cost = dict(zip(s["mode"].values[rows], s["annual_cost"].values[rows]))
+    exchanged = dict(zip(s["mode"].values[rows], s["exchanged_kwh_per_yr"].values[rows]))
+    for mode in ("individual", "accounts"):
+        assert cost[mode] == pytest.approx(cost["none"], rel=1e-9)
+        assert exchanged[mode] == 0.0
+    price = [0.1] * 6 + [0.2] * 11 + [0.5] * 4 + [0.2, 0.2, 0.1]
+    saving = kwh = 0.0
+    for day in (0, 1):
+        for t in range(24):
+            pv = 20 * round(max(0.0, 1 - abs(t - 12) / 6) * (0.5 + 0.4 * day), 4)
+            moved = min(max(0.0, pv - (10 + 6 * (17 <= t <= 20) + 2 * day)), 5 + 8 * (t < 6))
+            saving += 365 * 0.5 * moved * price[t]
+            kwh += 365 * 0.5 * moved
+    assert saving == pytest.approx(401.5) and kwh == pytest.approx(2007.5)
+    for mode in ("p2p", "pooled"):
+        # the least-exchange solve holds the cost within 1e-9 of its optimum
+        assert cost["none"] - cost[mode] == pytest.approx(saving, rel=1e-6)
+        assert exchanged[mode] == pytest.approx(kwh, rel=1e-6)
 
 
 def test_changed_case_is_redone_and_its_old_file_removed(tmp_path: Path) -> None:
@@ -231,10 +291,18 @@ def test_method_dispatch_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize(("text", "message"), [
     ('[[case]]\nname = "x"\nsolver = "ef"\n', "unknown key(s) ['solver']"),
-    ('[[case]]\nname = "x"\nmode = "all"\n', "mode: expected one of"),
+    ('[[case]]\nname = "x"\nmode = "all"\n', "mode: expected an architecture among"),
+    ('[[case]]\nname = "x"\nmode = "shared"\n', "'shared' is now 'accounts' or 'pooled'"),
+    ('[[case]]\nname = "x"\nmode = ["accounts", "accounts"]\n', "a list of distinct ones"),
+    ('[[case]]\nname = "x"\nmode = []\n', "mode: expected an architecture among"),
+    ('[[case]]\nname = "x"\ntask = "allocate"\nmode = "accounts"\n',
+     "mode, evaluate and fixed_capacity apply to task 'plan' only"),
+    ('[[case]]\nname = "x"\nmode = "pooled"\n'
+     'fixed_capacity = { energy_kwh = { shared = 1.0 }, power_kw = 1.0 }\n',
+     "fixed_capacity.energy_kwh: no storage ['shared'] in architectures ['pooled']"),
     ('[[case]]\nname = "x"\nscenarios = { clusters = 0 }\n', "clusters: expected an integer"),
     ('[[case]]\nname = "x"\noptions = { time_limit = 5 }\n', "options: unknown key(s)"),
-    ('[[case]]\nname = "x"\n[case.sweep]\nmode = [{ mode = "shared" }]\n', "'label'"),
+    ('[[case]]\nname = "x"\n[case.sweep]\nmode = [{ mode = "accounts" }]\n', "'label'"),
     ('[[case]]\nname = "x"\n[[case]]\nname = "x"\n', "repeated: ['x']"),
     ('[[case]]\nname = "x"\nevaluate = { out_of_sample = "held_out" }\n', "sample_days > 0"),
 ])

@@ -15,7 +15,7 @@ def test_separations_bound_the_worst_case_of_every_block() -> None:
     bench = load_study_script("benchmarks", "ccg.py")
     system = default_system()
     scenarios = scenarios_for(system, n_clusters=2)
-    ef = solve_ef(system, scenarios, "shared").sel(mode="shared")
+    ef = solve_ef(system, scenarios, bench.MODE).sel(mode=bench.MODE)
     x = [float(ef["cap_energy_kwh"].sum()), float(ef["cap_power_kw"].sum())]
     rows = bench.separations(system, scenarios, 1.0, x, 60.0)
     assert [r["block"] for r in rows] == [scenario_name(k) for k in range(2)]
@@ -35,7 +35,7 @@ def test_price_of_robustness_compares_at_the_worst_cases_found() -> None:
     system = default_system()
     scenarios = scenarios_for(system, n_clusters=2)
     (row,) = bench.price_of_robustness(system, scenarios, [0.0], 60.0, None)
-    ef = solve_ef(system, scenarios, "shared").sel(mode="shared")
+    ef = solve_ef(system, scenarios, bench.MODE).sel(mode=bench.MODE)
     # Gamma = 0 is the stochastic plan: four equal values and a certified comparison
     for key in ("robust_found", "robust_objective", "stochastic_found", "stochastic_worst_case"):
         assert row[key] == pytest.approx(float(ef["objective"]), rel=1e-7)

@@ -29,9 +29,9 @@ def _row(days, mode, ranks, bundles, spokes, ef_s, ph_s, iterations, gap, peaks)
 
 
 ROWS = [
-    _row(24, "shared", 1, 0, "default", 0.8, 2.4, 5, 0.0093, [275.0]),
-    _row(24, "shared", 2, 0, "default", 0.8, 2.0, 5, 0.0093, [257.0, 254.0]),
-    _row(366, "shared", 2, 2, "default", 15.0, 12.0, 1, 0.0012, [494.0, 489.0]),
+    _row(24, "accounts", 1, 0, "default", 0.8, 2.4, 5, 0.0093, [275.0]),
+    _row(24, "accounts", 2, 0, "default", 0.8, 2.0, 5, 0.0093, [257.0, 254.0]),
+    _row(366, "accounts", 2, 2, "default", 15.0, 12.0, 1, 0.0012, [494.0, 489.0]),
 ]
 
 
@@ -82,14 +82,15 @@ def test_outputs_are_written_and_identical_on_rerun(tmp_path) -> None:
 
 
 def test_plot_scaling_draws_ph_and_ef() -> None:
-    rows = ROWS + [_row(24, "shared", 2, 0, "lagrangian", 0.8, 4.0, 8, 0.007, [1.0, 1.0])]
+    rows = ROWS + [_row(24, "accounts", 2, 0, "lagrangian", 0.8, 4.0, 8, 0.007, [1.0, 1.0])]
     fig = plot_scaling(rows)
     times, ratio = fig.axes[:2]
     assert times.get_xscale() == "log" and times.get_yscale() == "log"
     assert [t.get_text() for t in times.get_xticklabels()] == ["1", "2"]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["24 days, shared", "24 days, shared, spokes lagrangian",
-                      "366 days, shared"]
+    assert labels == ["24 days, station (accounts)",
+                      "24 days, station (accounts), spokes lagrangian",
+                      "366 days, station (accounts)"]
     assert [line.get_ydata()[0] for line in times.lines if line.get_linestyle() == "--"] == [
         0.8, 15.0]
     assert list(ratio.lines[0].get_ydata()) == pytest.approx([3.0, 2.5])
@@ -135,7 +136,7 @@ def test_from_writes_outputs(tmp_path, capsys) -> None:
     path.write_text(json.dumps(ROWS))
     assert run.main(["--from", str(path), "-o", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "| 366 | shared | 2 | 2 | none | 15.0 | 12.0 | 0.80 |" in out
+    assert "| 366 | accounts | 2 | 2 | none | 15.0 | 12.0 | 0.80 |" in out
     assert str(tmp_path / "out" / "figures" / "scaling.png") in out
 
 
