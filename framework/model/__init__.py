@@ -11,6 +11,7 @@ from framework.model.build import (
     first_stage_vars,
     fix_capacity,
     metered_flow,
+    metered_vars,
 )
 from framework.model.data import (
     ScenarioData,
@@ -23,5 +24,5 @@ from framework.model.data import (
 __all__ = [
     "COST_TERMS", "STATION", "ScenarioData", "build_extensive_model", "build_scenario_model",
     "check_scenarios_match", "define_dispatch", "define_first_stage", "first_stage_vars",
-    "fix_capacity", "metered_flow", "scenario_data", "scenario_name", "storage_members",
+    "fix_capacity", "metered_flow", "metered_vars", "scenario_data", "scenario_name", "storage_members",
 ]

@@ -344,15 +344,22 @@ def cell_throughput(d: pyo.Block) -> pyo.Expression:
     return 0.0
 
 
+def metered_vars(d: pyo.Block, arch: Architecture) -> list[pyo.Var]:
+    """The flows metered at the microgrids' connections that pay the exchange fee: station
+    ``charge``/``discharge`` (shared storage) and ``p2p_in``/``p2p_out``, every ``i, t``."""
+    out: list[pyo.Var] = []
+    if arch.shared:
+        out += [*d.charge_kw.values(), *d.discharge_kw.values()]
+    if arch.p2p:
+        out += [*d.p2p_in_kw.values(), *d.p2p_out_kw.values()]
+    return out
+
+
 def metered_flow(d: pyo.Block, arch: Architecture) -> pyo.Expression:
     """``sum_{i,t} [station: charge + discharge] [p2p: p2p_in + p2p_out]`` (kW summed over
-    steps): the energy metered at the microgrids' connections that pays the exchange fee."""
-    total = 0.0
-    if arch.shared:
-        total += pyo.quicksum(d.charge_kw[j] + d.discharge_kw[j] for j in d.charge_kw)
-    if arch.p2p:
-        total += pyo.quicksum(d.p2p_in_kw[j] + d.p2p_out_kw[j] for j in d.p2p_in_kw)
-    return total
+    steps, :func:`metered_vars`): the energy metered at the microgrids' connections."""
+    flows = metered_vars(d, arch)
+    return pyo.quicksum(flows) if flows else 0.0
 
 
 def define_daily_cost(d: pyo.Block, system: System, data: ScenarioData,

@@ -15,11 +15,11 @@ from framework.model import (
     check_scenarios_match,
     first_stage_vars,
     fix_capacity,
-    metered_flow,
+    metered_vars,
     scenario_data,
 )
 from framework.results import combine_modes, mode_result, provenance
-from framework.solve.highs import SolveError, SolveInfo, highs_version, solve_highs
+from framework.solve.highs import SecondObjective, highs_version, solve_highs
 from framework.system import System
 
 log = logging.getLogger(__name__)
@@ -29,37 +29,23 @@ log = logging.getLogger(__name__)
 COST_HOLD_REL = 1e-9
 
 
-def least_exchange(model: pyo.ConcreteModel, mode: str, info: SolveInfo,
-                   time_limit_s: float | None = None) -> float | None:
-    """Among the optima of a solved extensive form, load one that meters the least flow.
+def least_exchange(model: pyo.ConcreteModel, mode: str) -> SecondObjective | None:
+    """The second objective that reports the least exchange any optimum needs, or ``None``
+    where no energy moves between microgrids.
 
     The optimum does not fix the exchanged energy (circular flows are free at fee 0, and the
     station/p2p split of ``pooled+p2p`` is arbitrary). With the first stage fixed at its
-    optimum and ``annual_cost <= objective + COST_HOLD_REL * max(1, |objective|)``, a second
-    solve minimises ``sum_s sum_{i,t} metered flow`` (:func:`framework.model.metered_flow`).
-
-    Returns
-    -------
-    float or None
-        The time of the second solve (s), or ``None`` when it ended without a usable
-        solution (the first optimum stays loaded).
+    optimum and ``annual_cost <= objective + COST_HOLD_REL * max(1, |objective|)``, HiGHS
+    continues from the first optimum to minimise ``sum_s sum_{i,t} metered flow``
+    (:func:`framework.model.metered_vars`).
     """
     arch = architecture(mode)
-    for var in first_stage_vars(model):
-        for v in var.values():
-            v.fix()
-    hold = COST_HOLD_REL * max(1.0, abs(info.objective))
-    model.cost_held = pyo.Constraint(expr=model.annual_cost <= info.objective + hold)
-    model.objective.deactivate()
-    model.least_flow = pyo.Objective(expr=pyo.quicksum(
-        metered_flow(model.scenario[k], arch) for k in model.scenario))
-    try:
-        second = solve_highs(model, time_limit_s=time_limit_s)
-    except SolveError as err:
-        log.warning("%s: the least-exchange solve failed (%s); the exchange reported is that "
-                    "of the first optimum", mode, err)
+    if not arch.moves_energy:
         return None
-    return second.wall_s
+    return SecondObjective(
+        minimise=[v for k in model.scenario for v in metered_vars(model.scenario[k], arch)],
+        fix=[v for var in first_stage_vars(model) for v in var.values()],
+        hold_rel=COST_HOLD_REL)
 
 
 def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
@@ -100,12 +86,15 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
         fix_capacity(model, system, fixed_capacity)
     build_s = time.perf_counter() - start
     log.info("%s: extensive form of %d scenarios built in %.2f s", mode, len(data), build_s)
-    info = solve_highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    second = least_exchange(model, mode)
+    info = solve_highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+                       second=second)
     log.info("%s: HiGHS %s in %.2f s, objective %.6g", mode, info.termination, info.wall_s,
              info.objective)
-    exchange_s = float("nan")
-    if architecture(mode).moves_energy and info.termination == "optimal":
-        exchange_s = least_exchange(model, mode, info, time_limit_s) or float("nan")
+    if second is not None and info.second_s is None:
+        log.warning("%s: the least-exchange solve ended without an optimum; the exchange "
+                    "reported is that of the first optimum", mode)
+    exchange_s = float("nan") if info.second_s is None else info.second_s
     blocks = [model.scenario[k] for k in range(len(data))]
     start = time.perf_counter()
     ds = mode_result(system, scenarios, mode, model, blocks)

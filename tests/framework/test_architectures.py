@@ -10,7 +10,6 @@ and on p2p flows (``docs/formulation.md``, "Sharing architectures").
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pyomo.environ as pyo
@@ -19,9 +18,9 @@ from pyomo.repn import generate_standard_repn
 
 from framework.architecture import ARCHITECTURES, architecture
 from framework.errors import InputError
-from framework.model import build_extensive_model, metered_flow, scenario_data
-from framework.solve.ef import least_exchange, solve_ef
-from framework.solve.highs import solve_highs
+from framework.model import build_extensive_model, scenario_data
+from framework.solve.ef import solve_ef
+from framework.solve.highs import SecondObjective, solve_highs
 from framework.system import Planning, system_from_dict
 from tests.framework.conftest import make_scenarios, make_system
 from tests.framework.test_model import approx, cap, flow, one_day, solve, storage, tariff, term
@@ -173,32 +172,35 @@ def test_least_exchange_at_zero_fee_has_no_circular_flows(mode: str) -> None:
     assert not bool(ds["least_exchange_s"].isnull())
 
 
-@pytest.mark.parametrize("mode", ["p2p", "pooled+p2p"])
-def test_least_exchange_removes_the_circular_flows_of_an_optimum(mode: str) -> None:
-    """An optimum loaded with circular flows (p2p up to 20 kW each way, metered flow
-    rewarded at 1e-3 per kW while the cost stays 0): the least-exchange solve, the cost held
-    at its optimum 0, leaves the 10 kWh that must move, metered once out and once in."""
-    system = make_system([{"name": "mg0", "pv_kw": 10.0, "export_limit_kw": 0.0,
-                           "p2p_limit_kw": 20.0}, {"name": "mg1", "p2p_limit_kw": 20.0}],
-                         tariff=tariff(0.5), storage=storage())
-    model = build_extensive_model(system, [scenario_data(make_scenarios(**SAME_STEP_DAY), 0)],
-                                  mode)
-    if architecture(mode).pooled:  # bound the bus too, so that the reward stays finite
-        for var in (model.scenario[0].charge_kw, model.scenario[0].discharge_kw):
-            for v in var.values():
-                v.setub(20.0)
-    flows = metered_flow(model.scenario[0], architecture(mode))
-    model.objective.deactivate()
-    model.most_flow = pyo.Objective(expr=model.annual_cost - 1e-3 * flows)
-    info = solve_highs(model)
-    assert pyo.value(model.annual_cost) == approx(0.0)
-    assert pyo.value(flows) > 2 * 10.0 + 1.0          # circular flows in this optimum
-    model.del_component(model.most_flow)
-    model.objective.activate()
-    held = dataclasses.replace(info, objective=pyo.value(model.annual_cost))
-    assert least_exchange(model, mode, held) is not None
-    assert pyo.value(model.annual_cost) == approx(0.0)
-    assert pyo.value(flows) == approx(2 * 10.0)
+@pytest.mark.parametrize("least", ["x", "y"])
+def test_the_second_objective_picks_among_the_optima(least: str) -> None:
+    """``min x + y`` s.t. ``x + y >= 10`` has every split of 10 as an optimum; the second
+    objective, with the first held at 10, picks the one with the least of the variable named
+    (asked both ways, so HiGHS's first pick cannot make it pass by chance)."""
+    m = pyo.ConcreteModel()
+    m.x, m.y = pyo.Var(bounds=(0, 8)), pyo.Var(bounds=(0, 8))
+    m.need = pyo.Constraint(expr=m.x + m.y >= 10)
+    m.objective = pyo.Objective(expr=m.x + m.y + 1.0)
+    info = solve_highs(m, second=SecondObjective(minimise=[getattr(m, least)], fix=[]))
+    assert info.objective == approx(11.0) and info.second_s is not None
+    assert pyo.value(getattr(m, least)) == approx(2.0)
+    assert pyo.value(m.x + m.y) == approx(10.0)
+
+
+def test_the_second_objective_keeps_the_first_stage() -> None:
+    """Every split of 10 is an optimum; with one variable fixed at its first value, the
+    second objective cannot lower the other (unfixed, it would move both to a bound)."""
+    m = pyo.ConcreteModel()
+    m.x, m.y = pyo.Var(bounds=(0, 8)), pyo.Var(bounds=(0, 8))
+    m.need = pyo.Constraint(expr=m.x + m.y >= 10)
+    m.objective = pyo.Objective(expr=m.x + m.y)
+    solve_highs(m)
+    first = {"x": pyo.value(m.x), "y": pyo.value(m.y)}
+    keep, free = ("y", "x") if first["y"] < 8 - 1e-6 else ("x", "y")
+    solve_highs(m, second=SecondObjective(minimise=[getattr(m, free)], fix=[getattr(m, keep)]))
+    assert pyo.value(getattr(m, keep)) == approx(first[keep])
+    assert pyo.value(getattr(m, free)) == approx(first[free])
+    assert first[free] > 2.0 + 1e-6   # unfixed, the second objective would give 2
 
 
 # --- storage: accounts and a pooled state of charge ---------------------------------------
