@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any
 
 from framework.architecture import EXCHANGES, STATIONS, STORAGES, architectures
 from framework.errors import InputError
+from framework.io import read_toml
 
 HISTORY_SOURCES = ("simbench", "csv", "netcdf", "days")
 QUANTITIES = ("load_kw", "pv_pu", "wind_pu")
@@ -532,13 +532,7 @@ def system_from_dict(data: Mapping[str, Any], where: str = "system",
 def load_system(path: str | Path) -> System:
     """Read and validate a system TOML file; errors name the file and the key."""
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: system file not found") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{path}: not valid TOML: {err}") from None
+    data = read_toml(path, "system")
     return system_from_dict(data, where=str(path), base_dir=path.parent)
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,3 +174,27 @@ def test_a_result_that_is_not_certified_says_so_everywhere(
     table = capsys.readouterr().out
     assert "| accounts (NOT CERTIFIED) |" in table
     assert "NOT CERTIFIED: a cost it compares is not proven" in table
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.mkdir(), "is a directory; expected a system TOML file"),
+    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary"),
+     "not a text file (expected a system TOML file in UTF-8)"),
+    (lambda p: p.write_text("[[microgrid]\nname = 'a'\n"), "not valid TOML"),
+])
+def test_a_system_file_that_is_not_toml_is_one_line(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture,
+                                                     make: Any, message: str) -> None:
+    bad = tmp_path / "bad.toml"
+    make(bad)
+    assert main(["scenarios", "--system", str(bad), "-o", str(tmp_path / "s.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err and message in err
+    assert not (tmp_path / "s.nc").exists()
+
+
+def test_a_study_file_that_is_a_directory_is_one_line(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    assert main(["study", str(tmp_path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a directory; expected a study TOML file" in err

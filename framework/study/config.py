@@ -13,7 +13,6 @@ import copy
 import hashlib
 import itertools
 import json
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from importlib.metadata import PackageNotFoundError, version
@@ -22,6 +21,7 @@ from typing import Any
 
 from framework.architecture import ARCHITECTURES
 from framework.errors import InputError
+from framework.io import read_toml
 from framework.system import (
     System,
     default_system_path,
@@ -510,13 +510,7 @@ def load_study(path: str | Path) -> Study:
     """Read and validate a study file; errors name the file, the case and the key."""
     path = Path(path)
     where = str(path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: study file not found") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{path}: not valid TOML: {err}") from None
+    data = read_toml(path, "study")
     _known(data, STUDY_KEYS, where)
     head = _table(data.get("study", {}), where, "study")
     _known(head, ["name", "title", "description"], f"{where}: study")
