@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from framework import __version__
+from framework import __version__, git_commit
 from framework.errors import InputError
 from framework.solve.highs import SolveError
 from framework.system import System, default_system_path, load_system, stored_system
@@ -469,6 +469,13 @@ def _add_system(p: argparse.ArgumentParser, positional: bool = True) -> None:
         p.add_argument("--system", default=None, metavar="SYSTEM.toml", help=help_)
 
 
+class _Version(argparse.Action):
+    """``--version``: the package version and the git commit of the source tree."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        parser.exit(message=f"sesplan {__version__} (git {git_commit()})\n")
+
+
 def _positive(option: str) -> Any:
     """An argparse type: a finite number > 0."""
     def parse(text: str) -> float:
@@ -509,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sesplan",
         description="Plan shared energy storage for several microgrids under uncertainty.",
         epilog="Run 'sesplan COMMAND --help' for the options of a command.")
-    parser.add_argument("--version", action="version", version=f"sesplan {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the version and the git commit, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

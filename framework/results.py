@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -23,6 +22,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
+from framework import git_commit
 from framework.architecture import architecture
 from framework.diagnostics import add_diagnostics, cell_flows
 from framework.errors import InputError
@@ -143,20 +143,6 @@ def saving_source(mode: str, versus: str = "individual") -> str:
     if arch.shared:
         return "storage sharing" + (" (both exchange energy)" if base.moves_energy else "")
     return "none"
-
-
-def git_commit() -> str:
-    """The commit of the source tree, with ``-dirty`` if it has changes; ``unknown`` outside git."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, check=True,
-                               timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
 
 
 def versions() -> dict[str, str]:
