@@ -198,3 +198,9 @@ def test_a_study_file_that_is_a_directory_is_one_line(tmp_path: Path,
     assert main(["study", str(tmp_path), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is a directory; expected a study TOML file" in err
+
+
+def test_version_names_the_commit() -> None:
+    out = subprocess.run([sys.executable, "-m", "framework.cli", "--version"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("sesplan ") and "(git " in out
