@@ -473,7 +473,8 @@ class _Version(argparse.Action):
     """``--version``: the package version and the git commit of the source tree."""
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        parser.exit(message=f"sesplan {__version__} (git {git_commit()})\n")
+        print(f"sesplan {__version__} (git {git_commit()})")
+        parser.exit()
 
 
 def _positive(option: str) -> Any:
