@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -519,11 +520,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'sesplan COMMAND --help' for the options of a command.")
     parser.add_argument("--version", action=_Version, nargs=0,
                         help="print the version and the git commit, then exit")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="sesplan's details and the solver's log")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    common = argparse.ArgumentParser(add_help=False)  # -v and -q after the command too
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="sesplan's details and the solver's log")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = functools.partial(sub.add_parser, parents=[common])
 
-    p = sub.add_parser("scenarios", help="cluster historical days into weighted scenarios",
+    p = add("scenarios", help="cluster historical days into weighted scenarios",
                        description="Load, clean and cluster the history of a system into "
                        "weighted representative days, written as NetCDF.")
     _add_system(p, positional=False)
@@ -539,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_scenarios)
 
-    p = sub.add_parser("plan", help="size individual and/or shared storage, or compare "
+    p = add("plan", help="size individual and/or shared storage, or compare "
                        "every sharing architecture (--compare)",
                        description="Optimal storage capacities and dispatch over the scenarios.")
     _add_system(p)
@@ -590,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "tables and the JSON mark it.")
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("evaluate", help="evaluate a plan's capacities on other days",
+    p = add("evaluate", help="evaluate a plan's capacities on other days",
                        description="Fix the capacities of a plan and optimise the dispatch "
                        "on another scenario set (out-of-sample).")
     _add_system(p)
@@ -600,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("allocate", help="split the saving of sharing among the microgrids",
+    p = add("allocate", help="split the saving of sharing among the microgrids",
                        description="Coalition values (every coalition sharing one station, "
                        "singletons with their own storage), then allocation rules with "
                        "individual-rationality and core checks. Under 'mpiexec -n N' the "
@@ -623,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the allocations as JSON")
     p.set_defaults(func=cmd_allocate)
 
-    p = sub.add_parser("lease", help="lease prices for a third-party station",
+    p = add("lease", help="lease prices for a third-party station",
                        description="Each microgrid leases a partition (kWh, kW) of a station "
                        "at lease prices; over a price grid, its best response, bill and "
                        "saving, the operator's profit, and the most profitable prices at "
@@ -645,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the chosen prices as JSON")
     p.set_defaults(func=cmd_lease)
 
-    p = sub.add_parser("demo", help="run the default system end to end",
+    p = add("demo", help="run the default system end to end",
                        description="Scenarios of the default system, then individual "
                        "batteries vs a shared station with a printed comparison, the ladder "
                        "of sharing architectures with the saving decomposed into storage "
@@ -659,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="results/demo", help="output folder")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("study", help="run a study: cases, tables and figures",
+    p = add("study", help="run a study: cases, tables and figures",
                        description="Run every case of a study.toml that has no result yet "
                        "(results are cached by a hash of each case's configuration), then "
                        "write summary.csv, summary.md and the figures.")
@@ -670,7 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="solve every case again (after a change of the model code)")
     p.set_defaults(func=cmd_study)
 
-    p = sub.add_parser("figures", help="figures of result files (PDF and PNG)",
+    p = add("figures", help="figures of result files (PDF and PNG)",
                        description="Every figure that a result file, a folder of result "
                        "files or a study folder allows, as vector PDF and 300-dpi PNG.")
     p.add_argument("results", metavar="RESULTS", help="a result file or folder")
@@ -688,8 +696,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sesplan`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    # the libraries (Pyomo, mpi-sppy) stay at warnings: -v is sesplan's details and the
+    # solver's log, not Pyomo's debug lines
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    for name in ("sesplan", "framework", "scenarios_gen"):
+        logging.getLogger(name).setLevel(level)
     try:
         with _stdout_for_json() if getattr(args, "json", False) else contextlib.nullcontext():
             args.func(args)

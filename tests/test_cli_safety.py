@@ -204,3 +204,18 @@ def test_version_names_the_commit() -> None:
     out = subprocess.run([sys.executable, "-m", "framework.cli", "--version"],
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("sesplan ") and "(git " in out
+
+
+def test_verbose_is_sesplans_details_and_the_solver_log_not_pyomos(
+        inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    """``-v`` (accepted after the command too) shows sesplan's debug lines and HiGHS's log,
+    and no Pyomo debug line; ``-q`` after the command is accepted as well."""
+    system, scen = inputs
+    run = [sys.executable, "-m", "framework.cli", "plan", str(system), "-s", str(scen),
+           "-o", str(tmp_path / "r.nc")]
+    loud = subprocess.run([*run, "-v"], capture_output=True, text=True, check=True)
+    text = loud.stdout + loud.stderr
+    assert "DEBUG framework" in text or "INFO framework" in text
+    assert "HiGHS" in text and "DEBUG pyomo" not in text
+    quiet = subprocess.run([*run, "-q"], capture_output=True, text=True, check=True)
+    assert quiet.stderr == ""

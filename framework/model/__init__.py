@@ -24,5 +24,6 @@ from framework.model.data import (
 __all__ = [
     "COST_TERMS", "STATION", "ScenarioData", "build_extensive_model", "build_scenario_model",
     "check_scenarios_match", "define_dispatch", "define_first_stage", "first_stage_vars",
-    "fix_capacity", "metered_flow", "metered_vars", "scenario_data", "scenario_name", "storage_members",
+    "fix_capacity", "metered_flow", "metered_vars", "scenario_data", "scenario_name",
+    "storage_members",
 ]

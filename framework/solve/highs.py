@@ -7,6 +7,7 @@ measures both); the solution is written back into the model's variables.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from framework.solve import lp
 
 INF = highspy.kHighsInf
+log = logging.getLogger(__name__)
 USABLE = {highspy.HighsModelStatus.kOptimal: "optimal",
           highspy.HighsModelStatus.kTimeLimit: "maxTimeLimit",
           highspy.HighsModelStatus.kIterationLimit: "maxIterations",
@@ -114,7 +116,7 @@ def solve_highs(model: pyo.Block, time_limit_s: float | None = None,
     lp, columns, offset = to_highs_lp(model)
     compile_s = time.perf_counter() - start
     h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h.setOptionValue("output_flag", log.isEnabledFor(logging.DEBUG))  # the log under -v
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(time_limit_s))
     if mip_rel_gap is not None:
