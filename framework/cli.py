@@ -53,6 +53,23 @@ def _system(path: str | None, args: argparse.Namespace | None = None,
         raise InputError(f"--{err}") from None
 
 
+#: Environment variables that MPI launchers set to a process's rank and to the world size.
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS")
+
+
+def _one_process(what: str) -> bool:
+    """Whether this process should run ``what``, a command that runs in one process: under
+    ``mpiexec -n N`` (or ``srun``) rank 0 does it and warns, the other ranks do nothing and
+    write nothing (before, every rank solved and wrote the same file)."""
+    rank = next((int(os.environ[v]) for v in RANK_VARIABLES if v in os.environ), 0)
+    size = next((int(os.environ[v]) for v in SIZE_VARIABLES if v in os.environ), 1)
+    if size > 1 and rank == 0:
+        log.warning("%s runs in one process: rank 0 of %d does it, the other ranks wait for "
+                    "nothing (use --method ph to spread a plan over ranks)", what, size)
+    return rank == 0
+
+
 class NotCertified(Exception):
     """A command finished and wrote its result, but a cost in it is not proven optimal."""
 
@@ -158,6 +175,8 @@ def cmd_scenarios(args: argparse.Namespace) -> None:
     system = _system(args.system)
     history = system.resolve(system.history.path) if system.history.path else None
     _check_output(args.output, **{"--system": args.system, "the history": history})
+    if not _one_process("scenarios"):
+        return
     ds = scenarios_for(system, n_clusters=args.clusters, method=args.method,
                        extreme_days=args.extreme_days, seed=args.seed, all_days=args.all_days)
     write_scenarios(ds, args.output)
@@ -186,6 +205,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
         return _plan_compare(args)
     if args.method == "ph":
         return _plan_ph(args)
+    if args.method == "ef" and not _one_process("plan --method ef"):
+        return None
     scenarios = read_scenarios(args.scenarios)
     system = _system(args.system, args, scenarios)
     if args.method == "ccg":
@@ -218,6 +239,8 @@ def _plan_compare(args: argparse.Namespace) -> None:
     if args.method != "ef":
         raise InputError(f"--compare: the ladder is solved by the extensive form only, not "
                          f"--method {args.method}")
+    if not _one_process("plan --compare"):
+        return
     given = [f"--{k}" for k in ("storage", "station", "exchange") if getattr(args, k)]
     if given:
         raise InputError(f"--compare: solves every architecture of the ladder; drop "
@@ -300,6 +323,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     _check_output(args.output, **{"--plan": args.plan, "--scenarios": args.scenarios,
                                   "SYSTEM.toml": args.system})
+    if not _one_process("evaluate"):
+        return
     system, scenarios = _system_and_scenarios(args)
     ds = evaluate_plan(system, scenarios, read_result(args.plan))
     write_result(ds, args.output)

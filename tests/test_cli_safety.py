@@ -219,3 +219,19 @@ def test_verbose_is_sesplans_details_and_the_solver_log_not_pyomos(
     assert "HiGHS" in text and "DEBUG pyomo" not in text
     quiet = subprocess.run([*run, "-q"], capture_output=True, text=True, check=True)
     assert quiet.stderr == ""
+
+
+def test_under_mpiexec_the_extensive_form_runs_on_rank_0_only(inputs: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
+    from tests.framework.conftest import find_mpiexec
+
+    system, scen = inputs
+    out = tmp_path / "r.nc"
+    done = subprocess.run([find_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m",
+                           "framework.cli", "plan", str(system), "-s", str(scen), "-o",
+                           str(out), "--json"], capture_output=True, text=True, timeout=300,
+                          check=False, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)["modes"]) == {"individual", "accounts"}  # printed once
+    assert "runs in one process: rank 0 of 2 does it" in done.stderr
+    assert out.exists()
