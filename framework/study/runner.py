@@ -6,6 +6,10 @@
   file exists is not solved again, a changed case gets a new hash (and the old file is
   removed); files are written atomically, so a killed run leaves no partial result (only
   temporaries, removed on the next run);
+* ``out/.sesplan-<study>.json``: the manifest of what this study wrote there. Only files in
+  it are ever removed (a case or figure the study no longer makes): a user's files and
+  another study's in the same folder are left alone. ``out/.sesplan.lock`` keeps a second
+  run out of the folder while one runs.
 * ``out/summary.csv`` and ``out/summary.md``: one row per case and architecture (rule, price
   choice),
   failed cases with their error;
@@ -21,8 +25,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,7 +220,14 @@ def run_study(path: str | Path, output_dir: str | Path | None = None, *,
     out = Path(output_dir) if output_dir is not None else Path("results") / study.name
     for case in study.cases:
         check_case(case)
+    with _locked(out):
+        return _run(study, out, force)
+
+
+def _run(study: Study, out: Path, force: bool) -> StudyResult:
+    """:func:`run_study` inside the folder's lock."""
     digests = [case.digest() for case in study.cases]
+    before = _manifest(out, study)
     _remove_temporaries(out)
     outcomes: list[CaseOutcome] = []
     rows: list[dict[str, Any]] = []
@@ -253,7 +266,8 @@ def run_study(path: str | Path, output_dir: str | Path | None = None, *,
             details[case.name] = headline_table(case_rows)
         elif case.task != "plan" and _wanted(case, study.outputs.details):
             details[case.name] = _task_table(case.task, ds)
-    _prune(out / CASES, {f"{d}.nc" for d in digests}, "result")
+    cases = {f"{CASES}/{d}.nc" for d in digests}
+    _prune(out, before.get("cases", []), cases, "result")
     frame = summary_frame(rows)
     written = [out / "summary.csv", out / "summary.md"]
     write_if_changed(written[0], summary_csv(frame))
@@ -264,8 +278,10 @@ def run_study(path: str | Path, output_dir: str | Path | None = None, *,
 
         only = None if study.outputs.figures is True else study.outputs.figures
         figures = make_figures(out, out / FIGURES, only=only, cases=study.outputs.figure_cases)
-        _prune(out / FIGURES, {p.name for p in figures}, "figure")
         written += figures
+    drawn = {str(p.relative_to(out)) for p in written if p.parent == out / FIGURES}
+    _prune(out, before.get("figures", []), drawn, "figure")
+    _write_manifest(out, study, {"cases": sorted(cases), "figures": sorted(drawn)})
     if study.outputs.report and not result.failed:
         for name, text in _report(study, result).items():
             write_if_changed(out / name, text)
@@ -295,14 +311,73 @@ def _task_table(task: str, ds: xr.Dataset) -> str:
     return "```\n" + lease_table(ds) + "\n```"
 
 
-def _prune(folder: Path, keep: set[str], what: str) -> None:
-    """Remove files of an earlier version of the study (cases changed or removed since)."""
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.name not in keep:
+def _manifest_path(out: Path, study: Study) -> Path:
+    return out / f".sesplan-{study.name}.json"
+
+
+def _manifest(out: Path, study: Study) -> dict[str, list[str]]:
+    """What this study wrote into ``out`` on its last run (empty if it never ran there)."""
+    try:
+        data = json.loads(_manifest_path(out, study).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: [str(p) for p in v] for k, v in data.items() if isinstance(v, list)}
+
+
+def _write_manifest(out: Path, study: Study, files: Mapping[str, list[str]]) -> None:
+    write_if_changed(_manifest_path(out, study), json.dumps(files, indent=1, sort_keys=True))
+
+
+def _prune(out: Path, wrote: list[str], keep: set[str], what: str) -> None:
+    """Remove the files this study wrote on its last run (``wrote``, from its manifest) that
+    it no longer makes; nothing else in the folder is touched."""
+    for name in sorted(set(wrote) - keep):
+        path = out / name
+        if path.is_file():
             log.info("removing stale %s %s", what, path)
             path.unlink()
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``out/.sesplan.lock`` while a study runs there; a second run is refused while
+    the first one's process lives (a lock left by a killed run is taken over)."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".sesplan.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise InputError(f"{out}: another sesplan study is running there (process "
+                                 f"{pid}); wait for it or choose another output folder") from None
+            log.warning("%s: removing the lock of a run that ended without releasing it", out)
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        break
+    else:
+        raise InputError(f"{out}: cannot take the study lock {lock}")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 TEXT_COLUMNS = ("case", "base_case", "task", "method", "system", "cluster_method", "status",
