@@ -51,8 +51,9 @@ def comparison_table(ds: xr.Dataset) -> str:
         base_mode = next(m for m in modes if m.startswith("individual"))
         base = s["modes"][base_mode]["annual_cost"]
         lines.append(f"\nSaving of sharing ({s['saving_of_sharing_versus']} station against "
-                     f"{base_mode} batteries; {s['saving_of_sharing_from']}): {saving:,.0f} "
-                     f"per year ({saving / base:.1%} of the individual cost)"
+                     f"{base_mode} batteries; {s['saving_of_sharing_from']}): "
+                     f"{round(saving):,} per year ({round(saving / base, 3) + 0.0:.1%} of the "
+                     "individual cost)"
                      + ("." if s["saving_of_sharing_certified"] else
                         ", NOT CERTIFIED: a cost it compares is not proven (below)."))
     for mode in modes:
