@@ -185,8 +185,12 @@ def read_result(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: result file not found")
-    with xr.open_dataset(path) as ds:
-        ds = ds.load()
+    try:
+        with xr.open_dataset(path) as ds:
+            ds = ds.load()
+    except (OSError, ValueError):
+        raise InputError(f"{path}: not a NetCDF result file (expected the output of 'sesplan "
+                         "plan')") from None
     for name in ("cap_energy_kwh", "annual_cost"):
         if name not in ds:
             raise InputError(f"{path}: not a sesplan result (no variable {name!r})")

@@ -191,6 +191,8 @@ class Microgrid:
                "a non-empty string", self.name)
         _nonneg(self, "peak_load_kw", "pv_kw", "wind_kw", "import_limit_kw",
                 "export_limit_kw", "station_limit_kw", "p2p_limit_kw")
+        _check(isinstance(self.columns, Mapping), "columns",
+               'a table such as { load_kw = "A_load", pv_pu = "A_pv" }', self.columns)
         unknown = set(self.columns) - set(QUANTITIES)
         _check(not unknown, "columns", f"keys among {QUANTITIES}", dict(self.columns))
         object.__setattr__(self, "columns", dict(self.columns))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +62,34 @@ ATTRS = {
 PU_QUANTITIES = ("pv_pu", "wind_pu")
 
 
+@contextmanager
+def _csv_errors(path: Path) -> Iterator[None]:
+    """A CSV that is empty, not UTF-8 text, or not parsable is one :class:`InputError`
+    naming the file (instead of a pandas or codec traceback)."""
+    try:
+        yield
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty; expected a header line and rows") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); save it "
+                         "as UTF-8") from None
+    except pd.errors.ParserError as err:
+        raise InputError(f"{path}: not a readable CSV: {str(err).splitlines()[0]}") from None
+
+
 def _sniff_separator(path: Path) -> str:
     """The most frequent of ``,``, ``;`` and tab in the header line."""
-    with path.open(encoding="utf-8-sig") as fh:
+    with _csv_errors(path), path.open(encoding="utf-8-sig") as fh:
         header = fh.readline()
+    if not header.strip():
+        raise InputError(f"{path}: the file is empty; expected a header line and rows")
     return max((",", ";", "\t"), key=header.count)
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    """The column names of a CSV."""
+    with _csv_errors(path):
+        return list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
 
 
 def _read_csv(path: Path, columns: list[str], dtype: dict | None = None,
@@ -73,12 +98,13 @@ def _read_csv(path: Path, columns: list[str], dtype: dict | None = None,
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     sep = sep or _sniff_separator(path)
-    header = list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
+    header = _csv_header(path, sep)
     missing = [c for c in dict.fromkeys(columns) if c not in header]
     if missing:
         raise InputError(f"{path}: column(s) {missing} not found; expected among {header}")
-    return pd.read_csv(path, sep=sep, usecols=list(dict.fromkeys(columns)), dtype=dtype,
-                       encoding="utf-8-sig")
+    with _csv_errors(path):
+        return pd.read_csv(path, sep=sep, usecols=list(dict.fromkeys(columns)), dtype=dtype,
+                           encoding="utf-8-sig")
 
 
 def _column_maps(system: System, required: tuple[str, ...] = ("load_kw",)) -> None:
@@ -301,7 +327,7 @@ def _days_raw(system: System) -> tuple[pd.DataFrame, Origin, bool, bool]:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     sep = _sniff_separator(path)
-    header = list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
+    header = _csv_header(path, sep)
     has_scen = history.scenario_column in header
     has_prob = history.probability_column in header
     columns = [history.step_column, *_mapped_columns(system)]

@@ -235,3 +235,36 @@ def test_under_mpiexec_the_extensive_form_runs_on_rank_0_only(inputs: tuple[Path
     assert set(json.loads(done.stdout)["modes"]) == {"individual", "accounts"}  # printed once
     assert "runs in one process: rank 0 of 2 does it" in done.stderr
     assert out.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty; expected a header line and rows"),
+    ("step,load_kw,caf\u00e9\n0,1,2\n".encode("latin-1"),
+     "not UTF-8 text (byte 16: invalid continuation byte); save it as UTF-8"),
+])
+def test_an_empty_or_latin1_csv_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                            content: bytes, message: str) -> None:
+    system = write_days_system(tmp_path)
+    (tmp_path / "days.csv").write_bytes(content)
+    assert main(["scenarios", "--system", str(system), "-o", str(tmp_path / "s.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "days.csv" in err and message in err
+
+
+def test_columns_must_be_a_table(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    system = write_days_system(tmp_path)
+    system.write_text(system.read_text().replace('columns = { load_kw = "load_kw" }',
+                                                 'columns = "load_kw"'))
+    assert main(["scenarios", "--system", str(system), "-o", str(tmp_path / "s.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "microgrid[0].columns: expected a table" in err
+
+
+def test_a_csv_as_the_plan_is_one_line(inputs: tuple[Path, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture) -> None:
+    system, scen = inputs
+    days = system.parent / "days.csv"
+    assert main(["evaluate", str(system), "--plan", str(days), "-s", str(scen),
+                 "-o", str(tmp_path / "e.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a NetCDF result file" in err
