@@ -123,8 +123,8 @@ def _warnings(ds: xr.Dataset, system: System) -> list[str]:
         * float(system.history.step_h)
     shed = float(ds["shed_kwh_per_yr"])
     if shed > 0.5 * load > 0:
-        out.append(f"most load is shed ({shed / load:.0%}): the value of lost load is below "
-                   "the cost of serving it")
+        out.append(f"most load is shed ({shed / load:.0%}): the grid connection, renewables "
+                   "and storage cannot serve it (check the import limits and the profiles)")
     elif shed > 1e-6:
         out.append(f"load is shed: {shed:,.1f} kWh/yr ({shed / load:.2%} of the load)")
     return out

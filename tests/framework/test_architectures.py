@@ -442,3 +442,17 @@ def test_the_old_mode_key_and_name_are_gone() -> None:
     with pytest.raises(InputError, match="architecture: expected one of"):
         architecture("shared")
     assert [architecture(name).name for name in ARCHITECTURES] == list(ARCHITECTURES)
+
+
+@pytest.mark.parametrize("limit, line", [
+    (8.0, "load is shed: 2.0 kWh/yr (20.00% of the load)"),
+    (4.0, "most load is shed (60%): the grid connection, renewables and storage cannot serve "
+          "it (check the import limits and the profiles)"),
+])
+def test_shed_load_is_a_warning(limit: float, line: str) -> None:
+    """One step of 10 kW with an import limit: the rest is shed (10 - limit kWh a year)."""
+    system = make_system([{"name": "mg0", "import_limit_kw": limit}], tariff=tariff(0.5),
+                         storage=storage(energy_max_kwh=0.0, power_max_kw=0.0))
+    ds = solve(system, make_scenarios(one_day([10.0])), "individual")
+    assert value(ds, "shed_kwh_per_yr") == approx(10.0 - limit)
+    assert str(ds["warnings"].values) == line
