@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from framework import __version__, git_commit
-from framework.errors import InputError
-from framework.solve.highs import SolveError
+from framework.errors import InputError, SolveError
 from framework.system import System, default_system_path, load_system, stored_system
 
 log = logging.getLogger("sesplan")

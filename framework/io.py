@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import xarray as xr
-
-from framework.errors import InputError
 
 _UMASK = os.umask(0o022)  # the process umask (reading it means setting it), restored below
 os.umask(_UMASK)
@@ -58,23 +54,3 @@ def write_if_changed(path: str | Path, data: bytes | str) -> bool:
         tmp.write_bytes(raw)
     return True
 
-
-def read_toml(path: str | Path, what: str) -> dict[str, Any]:
-    """Read a TOML file (``what``: "system", "study"); every way it can fail is one
-    :class:`~framework.errors.InputError` naming the file: missing, a directory, unreadable,
-    not UTF-8 text (a binary file), or not valid TOML."""
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: {what} file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory; expected a {what} TOML file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file (expected a {what} TOML file in UTF-8)"
-                         ) from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{path}: not valid TOML: {err}") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the {what} file: {err.strerror}") from None

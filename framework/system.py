@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -43,7 +44,6 @@ from typing import Any
 
 from framework.architecture import EXCHANGES, STATIONS, STORAGES, architectures
 from framework.errors import InputError
-from framework.io import read_toml
 
 HISTORY_SOURCES = ("simbench", "csv", "netcdf", "days")
 QUANTITIES = ("load_kw", "pv_pu", "wind_pu")
@@ -529,6 +529,27 @@ def system_from_dict(data: Mapping[str, Any], where: str = "system",
                       base_dir=str(base_dir), **sections)
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Read a TOML file (``what``: "system", "study"); every way it can fail is one
+    :class:`~framework.errors.InputError` naming the file: missing, a directory, unreadable,
+    not UTF-8 text (a binary file), or not valid TOML."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory; expected a {what} TOML file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (expected a {what} TOML file in UTF-8)"
+                         ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the {what} file: {err.strerror}") from None
 
 
 def load_system(path: str | Path) -> System:

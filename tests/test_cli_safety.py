@@ -268,3 +268,12 @@ def test_a_csv_as_the_plan_is_one_line(inputs: tuple[Path, Path], tmp_path: Path
                  "-o", str(tmp_path / "e.nc")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a NetCDF result file" in err
+
+
+def test_help_loads_no_solver_code() -> None:
+    """``sesplan --help`` imports neither HiGHS, Pyomo nor xarray (it took 2-7 s when it did)."""
+    code = ("import sys; from framework.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('highspy', 'pyomo', 'xarray', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -21,9 +21,9 @@ from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
+from framework.architecture import ARCHITECTURES
 from framework.errors import InputError
 from framework.plotting.plan import THOUSANDS, _legend
-from framework.architecture import ARCHITECTURES
 from framework.plotting.style import (
     DOUBLE_COLUMN_IN,
     PALETTE,

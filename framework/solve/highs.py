@@ -18,6 +18,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from framework.errors import SolveError
 from framework.solve import lp
 
 INF = highspy.kHighsInf
@@ -26,10 +27,6 @@ USABLE = {highspy.HighsModelStatus.kOptimal: "optimal",
           highspy.HighsModelStatus.kTimeLimit: "maxTimeLimit",
           highspy.HighsModelStatus.kIterationLimit: "maxIterations",
           highspy.HighsModelStatus.kInterrupt: "interrupted"}
-
-
-class SolveError(RuntimeError):
-    """The solver ended without a usable solution (infeasible, unbounded, no incumbent)."""
 
 
 @dataclass(frozen=True)

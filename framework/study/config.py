@@ -21,11 +21,11 @@ from typing import Any
 
 from framework.architecture import ARCHITECTURES
 from framework.errors import InputError
-from framework.io import read_toml
 from framework.system import (
     System,
     default_system_path,
     load_system,
+    read_toml,
     system_from_dict,
     system_to_dict,
 )
