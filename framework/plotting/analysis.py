@@ -38,7 +38,8 @@ RULE_LABELS = {"shapley": "Shapley", "sampled_shapley": "Shapley (sampled)",
                "nucleolus": "nucleolus", "least_core": "least core",
                "proportional_cost": "proportional to cost",
                "proportional_energy": "proportional to energy"}
-BOUNDS = ("lower_bound", "upper_bound")
+#: Names of a lower and an upper bound over iterations: C&CG's, and PH's outer and inner.
+BOUNDS = (("lower_bound", "upper_bound"), ("outer_bound", "inner_bound"))
 SCALING_SHADES = (1.0, 0.55)
 """The scaling figure's lines: the architecture's colour for the fewest days, mixed with
 white in these proportions for the next."""
@@ -256,17 +257,20 @@ def plot_allocation(ds: xr.Dataset) -> Figure:
 
 
 def bound_names(ds: xr.Dataset, prefix: str | None = None) -> tuple[str, str]:
-    """The lower- and upper-bound variables of an iteration history: ``<prefix>lower_bound``
-    and ``<prefix>upper_bound`` over dimension ``iteration`` (the first such pair when no
-    prefix is given)."""
-    prefixes = [prefix] if prefix is not None else sorted(
-        name[: -len(BOUNDS[0])] for name in map(str, ds.data_vars) if name.endswith(BOUNDS[0]))
-    for p in prefixes:
-        names = (f"{p}{BOUNDS[0]}", f"{p}{BOUNDS[1]}")
-        if all(n in ds and "iteration" in ds[n].dims for n in names):
-            return names
+    """The lower- and upper-bound variables of an iteration history over dimension
+    ``iteration``: ``<prefix>lower_bound`` and ``<prefix>upper_bound`` (C&CG), or
+    ``<prefix>outer_bound`` and ``<prefix>inner_bound`` (PH); the first such pair when no
+    prefix is given."""
+    for low, high in BOUNDS:
+        prefixes = [prefix] if prefix is not None else sorted(
+            name[: -len(low)] for name in map(str, ds.data_vars) if name.endswith(low))
+        for p in prefixes:
+            names = (f"{p}{low}", f"{p}{high}")
+            if all(n in ds and "iteration" in ds[n].dims for n in names):
+                return names
     raise InputError("bound convergence: no '<prefix>lower_bound' and '<prefix>upper_bound' "
-                     "over dimension 'iteration' in the dataset")
+                     "(or PH's '<prefix>outer_bound' and '<prefix>inner_bound') over "
+                     "dimension 'iteration' in the dataset")
 
 
 def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:

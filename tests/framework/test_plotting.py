@@ -245,6 +245,17 @@ def test_bound_convergence_reads_the_history(history) -> None:
         "individual: upper bound", "individual: lower bound"]
 
 
+def test_a_ph_history_draws_its_outer_and_inner_bounds(history) -> None:
+    """PH stores ``ph_outer_bound`` and ``ph_inner_bound``: the figure is available for a
+    PH result and draws them as the lower and upper bound."""
+    from framework.plotting.make import available
+
+    ph = history.rename({"ccg_lower_bound": "ph_outer_bound", "ccg_upper_bound": "ph_inner_bound"})
+    assert "bound_convergence" in available(ph)
+    bounds, _ = plot_bound_convergence(ph).axes
+    np.testing.assert_allclose(bounds.get_lines()[1].get_ydata(), [50.0, 80.0, 95.0, 99.0])
+
+
 def test_objective_vs_k_lines(summary) -> None:
     fig = plot_objective_vs_k(summary)
     cost, oos, energy, _ = fig.axes
