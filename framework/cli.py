@@ -352,6 +352,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     out = Path(args.output)
     start = time.perf_counter()
+    if not args.verbose:  # one printed line per step; the solves' log lines under -v
+        for name in ("framework", "scenarios_gen"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     system = _system(None)
     station = system.planning.shared_architecture
     print(f"sesplan demo: system {system.name!r} with microgrids {', '.join(system.names)}")
