@@ -78,11 +78,11 @@ def add_diagnostics(ds: xr.Dataset, system: System, mode: str) -> xr.Dataset:
     annual_out = annual(cell_out.sum("step") * dt, ds, system)
     ds["equivalent_full_cycles_per_yr"] = xr.where(usable > 1e-9, annual_out
                                                    / usable.where(usable > 1e-9), 0.0)
-    if arch.shared and not arch.pooled:
-        both = np.minimum(ds["charge_kw"], ds["discharge_kw"])
-        both = both.sum("microgrid").expand_dims(storage=[STATION], axis=-1)
-        hours = (np.minimum(ds["charge_kw"], ds["discharge_kw"]) > FLOW_TOL_KW).any("microgrid")
-        hours = hours.expand_dims(storage=[STATION], axis=-1)
+    if arch.shared and not arch.pooled:  # per account, then summed into the station
+        per_account = np.minimum(ds["charge_kw"], ds["discharge_kw"])
+        both = per_account.sum("microgrid").expand_dims(storage=[STATION], axis=-1)
+        hours = (per_account > FLOW_TOL_KW).any("microgrid").expand_dims(storage=[STATION],
+                                                                         axis=-1)
     else:
         both = np.minimum(cell_in, cell_out)
         hours = both > FLOW_TOL_KW
