@@ -1,5 +1,5 @@
 """The exception types a user sees: bad input (files, keys, values), and a solver that ended
-without a usable solution.
+without a usable solution, and an output that could not be written.
 
 The CLI prints an :class:`InputError` as one line, without a traceback; every message names
 where the problem is (file, key or column, row or time) and what was expected.
@@ -12,3 +12,8 @@ class InputError(ValueError):
 
 class SolveError(RuntimeError):
     """The solver ended without a usable solution (infeasible, unbounded, no incumbent)."""
+
+
+class WriteError(OSError):
+    """An output file could not be written (full disk, permissions, a read-only file
+    system); the message names the file, and whatever was there before is unchanged."""

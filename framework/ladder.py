@@ -190,8 +190,8 @@ def ladder_table(ds: xr.Dataset) -> str:
     """
     s = ladder_summary(ds)
     scale = max(abs(r["annual_cost"]) for r in s["rungs"].values())
-    lines = ["| architecture | annual cost | saving vs individual | energy (kWh) | power (kW) "
-             "| cycles/yr | exchanged (MWh/yr) | warnings |", "|---|" + "---:|" * 6 + "---|"]
+    lines = [("| architecture | annual cost | saving vs individual | energy (kWh) | power (kW) "
+              "| cycles/yr | exchanged (MWh/yr) | warnings |"), "|---|" + "---:|" * 6 + "---|"]
     notes: list[str] = []
     for mode, r in s["rungs"].items():
         marks = []

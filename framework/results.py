@@ -158,7 +158,11 @@ def versions() -> dict[str, str]:
 
 def provenance(system: System, scenarios: xr.Dataset, method: str, **extra: Any
                ) -> dict[str, Any]:
-    """Attributes stored in every result: config, method, versions, commit, seed, time."""
+    """Attributes stored in every result: config, method, versions, commit, seed, time, and
+    the solver settings that differ from HiGHS's defaults
+    (:func:`framework.solve.settings.describe`)."""
+    from framework.solve.settings import describe
+
     attrs = {
         "method": method,
         "system": system.name,
@@ -169,6 +173,7 @@ def provenance(system: System, scenarios: xr.Dataset, method: str, **extra: Any
         "scenario_method": str(scenarios.attrs.get("method", "unknown")),
         "scenario_source": str(scenarios.attrs.get("source", "unknown")),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "solver_settings": json.dumps(describe(), sort_keys=True),
     }
     attrs.update({k: (json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
                   for k, v in extra.items()})

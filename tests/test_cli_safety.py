@@ -16,14 +16,6 @@ from framework.cli import main
 from tests.test_cli import write_days_system
 
 
-@pytest.fixture
-def inputs(tmp_path: Path) -> tuple[Path, Path]:
-    system = write_days_system(tmp_path)
-    scen = tmp_path / "s.nc"
-    assert main(["-q", "scenarios", "--system", str(system), "-o", str(scen)]) == 0
-    return system, scen
-
-
 def test_json_is_the_only_thing_on_stdout_when_the_solver_prints(inputs: tuple[Path, Path],
                                                                  tmp_path: Path) -> None:
     """A solver that writes to file descriptor 1 from C (as HiGHS 1.16 does with its banner)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -130,20 +131,30 @@ def stdout_for_json() -> Iterator[None]:
             json_out.close()
 
 
-def check_output(output: str | Path, **inputs: str | Path | None) -> None:
+def check_output(output: str | Path, option: str = "-o", **inputs: str | Path | None) -> None:
     """Refuse an output path that is one of the inputs (it would be replaced), or that
-    cannot be written (a directory, or under a file), before anything is solved."""
+    cannot be written (a directory, under a file, a folder where no file can be made: no
+    permission, a read-only or special file system), before anything is solved."""
     out = Path(output)
-    for option, path in inputs.items():
+    for name, path in inputs.items():
         if path is not None and Path(path).exists() and out.exists() \
                 and out.resolve() == Path(path).resolve():
-            raise InputError(f"-o {output}: is the input of {option}; it would be replaced "
-                             "(choose another output file)")
+            raise InputError(f"{option} {output}: is the input of {name}; it would be "
+                             "replaced (choose another output file)")
     if out.is_dir():
-        raise InputError(f"-o {output}: is a directory; expected a file name")
+        raise InputError(f"{option} {output}: is a directory; expected a file name")
     parent = next((p for p in out.absolute().parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise InputError(f"-o {output}: {parent} is a file, not a folder")
+    if parent is None:
+        return
+    if not parent.is_dir():
+        raise InputError(f"{option} {output}: {parent} is a file, not a folder")
+    try:  # the one way to know that a file can be made there: make one
+        fd, probe = tempfile.mkstemp(prefix=".sesplan-probe.", dir=parent)
+    except OSError as err:
+        raise InputError(f"{option} {output}: no file can be written in {parent} "
+                         f"({err.strerror})") from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def given(**options: Any) -> dict[str, Any]:
@@ -171,3 +182,19 @@ def floats(text: str | None, name: str) -> list[float] | None:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise InputError(f"{name}: expected comma-separated numbers, got {text!r}") from None
+
+
+def solver_settings_of(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The solver settings of a command's options (``--threads``, ``--mip-rel-gap``,
+    ``--total-time-limit``, ``--solver-log``, ``--highs-option``) for the whole command; a
+    command without them solves nothing."""
+    if not hasattr(args, "highs_option"):
+        return contextlib.nullcontext()
+    from framework.solve.settings import parse_option, solver_settings
+
+    if args.solver_log is not None:
+        check_output(args.solver_log, "--solver-log")
+    options = dict(parse_option(text) for text in args.highs_option)
+    return solver_settings(threads=args.threads, mip_rel_gap=args.mip_rel_gap,
+                           total_time_limit_s=args.total_time_limit, log_file=args.solver_log,
+                           highs_options=options)

@@ -6,17 +6,18 @@ import argparse
 import contextlib
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from framework import __version__, git_commit
 from framework.cli.commands import cmd_evaluate, cmd_figures, cmd_scenarios, cmd_study
-from framework.cli.common import NotCertified, stdout_for_json
+from framework.cli.common import NotCertified, solver_settings_of, stdout_for_json
 from framework.cli.demo import cmd_demo
 from framework.cli.game import cmd_allocate, cmd_lease
 from framework.cli.plan import cmd_plan
-from framework.errors import InputError, SolveError
+from framework.errors import InputError, SolveError, WriteError
 
 
 def _add_system(p: argparse.ArgumentParser, positional: bool = True) -> None:
@@ -69,6 +70,26 @@ def _add_architecture(p: argparse.ArgumentParser, storage: bool = True) -> None:
                    "(binaries; a MILP)")
 
 
+def _solver_options() -> argparse.ArgumentParser:
+    """The solver settings of every command that solves (:mod:`framework.solve.settings`)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("solver settings (every HiGHS solve of the command)")
+    g.add_argument("--threads", type=int, default=None, help="HiGHS threads (default HiGHS's)")
+    g.add_argument("--mip-rel-gap", type=float, default=None, metavar="GAP",
+                   help="relative gap at which a model with binaries stops (HiGHS's "
+                   "mip_rel_gap, default 1e-4)")
+    g.add_argument("--total-time-limit", type=_positive("--total-time-limit"), default=None,
+                   metavar="S", help="one time limit (s) for the whole command: each solve "
+                   "gets what is left (unlike --time-limit, which is per architecture or per "
+                   "solve); a solve it stops is marked NOT CERTIFIED (exit status 4)")
+    g.add_argument("--solver-log", default=None, metavar="FILE",
+                   help="append HiGHS's log of every solve to FILE")
+    g.add_argument("--highs-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any HiGHS option, e.g. --highs-option presolve=off --highs-option "
+                   "primal_feasibility_tolerance=1e-8 (repeatable; names checked against HiGHS)")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sesplan`` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -87,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add = functools.partial(sub.add_parser, parents=[common])
+    solving = functools.partial(sub.add_parser, parents=[common, _solver_options()])
 
     p = add("scenarios", help="cluster historical days into weighted scenarios",
                        description="Load, clean and cluster the history of a system into "
@@ -104,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_scenarios)
 
-    p = add("plan", help="size individual and/or shared storage, or compare "
+    p = solving("plan", help="size individual and/or shared storage, or compare "
                        "every sharing architecture (--compare)",
                        description="Optimal storage capacities and dispatch over the scenarios.")
     _add_system(p)
@@ -152,10 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = ("Exit status: 0 done; 2 a mistake in the input (one line, nothing written); "
                 "3 the solver found no usable solution; 4 the result was written but a cost "
                 "in it is not certified (a time or iteration limit, or no finite bound): the "
-                "tables and the JSON mark it.")
+                "tables and the JSON mark it; 5 the output could not be written (full disk, "
+                "permissions); 130 interrupted (Ctrl-C or SIGTERM), nothing written.")
     p.set_defaults(func=cmd_plan)
 
-    p = add("evaluate", help="evaluate a plan's capacities on other days",
+    p = solving("evaluate", help="evaluate a plan's capacities on other days",
                        description="Fix the capacities of a plan and optimise the dispatch "
                        "on another scenario set (out-of-sample).")
     _add_system(p)
@@ -165,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_evaluate)
 
-    p = add("allocate", help="split the saving of sharing among the microgrids",
+    p = solving("allocate", help="split the saving of sharing among the microgrids",
                        description="Coalition values (every coalition sharing one station, "
                        "singletons with their own storage), then allocation rules with "
                        "individual-rationality and core checks. Under 'mpiexec -n N' the "
@@ -188,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the allocations as JSON")
     p.set_defaults(func=cmd_allocate)
 
-    p = add("lease", help="lease prices for a third-party station",
+    p = solving("lease", help="lease prices for a third-party station",
                        description="Each microgrid leases a partition (kWh, kW) of a station "
                        "at lease prices; over a price grid, its best response, bill and "
                        "saving, the operator's profit, and the most profitable prices at "
@@ -210,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the chosen prices as JSON")
     p.set_defaults(func=cmd_lease)
 
-    p = add("demo", help="run the default system end to end",
+    p = solving("demo", help="run the default system end to end",
                        description="Scenarios of the default system, then individual "
                        "batteries vs a shared station with a printed comparison, the ladder "
                        "of sharing architectures with the saving decomposed into storage "
@@ -260,9 +283,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         datefmt="%H:%M:%S")
     for name in ("sesplan", "framework", "scenarios_gen"):
         logging.getLogger(name).setLevel(level)
+    previous = signal.signal(signal.SIGTERM, _terminate)  # Slurm's end of a job: as Ctrl-C
     try:
-        with stdout_for_json() if getattr(args, "json", False) else contextlib.nullcontext():
+        with stdout_for_json() if getattr(args, "json", False) else contextlib.nullcontext(), \
+                solver_settings_of(args):
             args.func(args)
+    except KeyboardInterrupt:
+        print("sesplan: interrupted; the result in progress was not written", file=sys.stderr)
+        return 130
+    except WriteError as err:
+        print(f"sesplan: error: {err}", file=sys.stderr)
+        return 5
     except InputError as err:
         print(f"sesplan: error: {err}", file=sys.stderr)
         return 2
@@ -272,4 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotCertified as err:
         print(f"sesplan: result written but NOT CERTIFIED: {err}", file=sys.stderr)
         return 4
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM stops a run as Ctrl-C does: the solve in progress is interrupted, no partial
+    file is left, and the exit status is 130."""
+    raise KeyboardInterrupt

@@ -19,7 +19,7 @@ import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from framework.errors import SolveError
-from framework.solve import lp
+from framework.solve import lp, settings
 
 INF = highspy.kHighsInf
 log = logging.getLogger(__name__)
@@ -112,20 +112,19 @@ def solve_highs(model: pyo.Block, time_limit_s: float | None = None,
     start = time.perf_counter()
     lp, columns, offset = to_highs_lp(model)
     compile_s = time.perf_counter() - start
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", log.isEnabledFor(logging.DEBUG))  # the log under -v
-    if time_limit_s is not None:
-        h.setOptionValue("time_limit", float(time_limit_s))
+    h = settings.configure(highspy.Highs(), time_limit_s)  # the log under -v
     if mip_rel_gap is not None:
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     if threads is not None:
         h.setOptionValue("threads", int(threads))
     h.passModel(lp)
-    h.run()
-    status = h.getModelStatus()
+    status = settings.run_highs(h)
     info = h.getInfo()
     if status not in USABLE or info.primal_solution_status != highspy.kSolutionStatusFeasible:
-        raise SolveError(f"HiGHS ended with '{h.modelStatusToString(status)}' on {model.name}")
+        limit = (f" (time limit {settings.option_value(h, 'time_limit'):.3g} s)"
+                 if status == highspy.HighsModelStatus.kTimeLimit else "")
+        raise SolveError(f"HiGHS ended with '{h.modelStatusToString(status)}'{limit} on "
+                         f"{model.name}")
     objective = info.objective_function_value + offset
     bound = info.mip_dual_bound + offset if lp.integrality_ else objective
     solution = h.getSolution().col_value
@@ -166,6 +165,6 @@ def _second_objective(h: highspy.Highs, lp: highspy.HighsLp, columns: list, solu
     # the first optimum stays primal feasible (the new row holds it): primal simplex goes on
     # from its basis, about ten times faster here than HiGHS's default dual simplex
     h.setOptionValue("simplex_strategy", 4)
-    h.run()
+    settings.run_highs(h)
     return (h.getModelStatus() == highspy.HighsModelStatus.kOptimal
             and h.getInfo().primal_solution_status == highspy.kSolutionStatusFeasible)

@@ -7,6 +7,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from framework.solve import settings
+
 INF = highspy.kHighsInf
 Status = highspy.HighsModelStatus
 FEASIBLE_STOP = {Status.kOptimal, Status.kTimeLimit, Status.kIterationLimit,
@@ -19,9 +21,10 @@ def finite(values: np.ndarray) -> np.ndarray:
 
 
 def new_highs(threads: int | None = None) -> highspy.Highs:
-    """A silent HiGHS instance."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    """A HiGHS instance with the run's solver settings (:mod:`framework.solve.settings`),
+    silent on the console (its log goes to the solver log file when one is set);
+    ``threads`` overrides the settings' threads."""
+    h = settings.configure(highspy.Highs(), verbose=False)
     if threads is not None:
         h.setOptionValue("threads", int(threads))
     return h
@@ -61,12 +64,13 @@ def pass_model(h: highspy.Highs, cost: np.ndarray, col_lower: np.ndarray,
 
 def run(h: highspy.Highs, time_limit_s: float | None = None,
         mip_rel_gap: float | None = None) -> Status:
-    """Run ``h`` with optional limits; returns the model status."""
-    h.setOptionValue("time_limit", float(time_limit_s) if time_limit_s is not None else INF)
+    """Run ``h`` with optional limits (the time limit capped by the run's total, see
+    :mod:`framework.solve.settings`); Ctrl-C interrupts it. Returns the model status."""
+    limit = settings.time_limit(time_limit_s)
+    h.setOptionValue("time_limit", float(limit) if limit is not None else INF)
     if mip_rel_gap is not None:
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    h.run()
-    return h.getModelStatus()
+    return settings.run_highs(h)
 
 
 def has_solution(h: highspy.Highs) -> bool:

@@ -36,6 +36,7 @@ from pyomo.repn import generate_standard_repn
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from pyomo.solvers.plugins.solvers.persistent_solver import PersistentSolver
 
+from framework.solve import settings
 from framework.solve.highs import standard_form_lp
 
 NAME = "sesplan_highs"
@@ -137,8 +138,7 @@ class PersistentHighs(PersistentSolver):
                 v.fix()
         lp = standard_form_lp(form, np.zeros(len(form.columns)))
         self._mip = any(v.is_integer() or v.is_binary() for v in form.columns)
-        self._highs = highspy.Highs()
-        self._highs.setOptionValue("output_flag", False)
+        self._highs = settings.configure(highspy.Highs(), verbose=False)
         self._highs.passModel(lp)
         self._vars = list(form.columns)
         self._col = {id(v): j for j, v in enumerate(self._vars)}
@@ -245,10 +245,13 @@ class PersistentHighs(PersistentSolver):
             self.set_instance(model)
         h = self._highs
         self._refresh_objective()
-        h.setOptionValue("output_flag", bool(tee))
+        h.setOptionValue("output_flag", bool(tee) or settings.current().log_file is not None)
+        h.setOptionValue("log_to_console", bool(tee))
         for key, val in self.options.items():
             h.setOptionValue(key, val)
-        h.run()
+        if settings.current().deadline is not None:  # the run's total time limit
+            h.setOptionValue("time_limit", settings.time_limit(self.options.get("time_limit")))
+        settings.run_highs(h)
         status = h.getModelStatus()
         info = h.getInfo()
         solver_status, termination = _STATUS.get(
