@@ -234,3 +234,12 @@ def test_a_killed_write_leaves_a_temporary_that_the_next_write_removes(tmp_path:
     write_netcdf(xr.Dataset({"x": ("i", [1.0])}), target)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [alive.name, other_host.name, "r.nc"])
+
+
+def test_total_time_limit_bounds_a_ccg_run(inputs: tuple[Path, Path], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    system, scen = inputs
+    args = ["-q", "plan", str(system), "-s", str(scen), "--method", "ccg", "--gamma", "2"]
+    assert main([*args, "-o", str(tmp_path / "r.nc"), "--total-time-limit", "1e-9"]) == 3
+    assert "C&CG ended 'time_limit' without a first stage" in capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "r.nc"), "--total-time-limit", "60"]) == 0

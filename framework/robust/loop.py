@@ -34,6 +34,7 @@ from framework.robust.results import (
     relative_gap,
 )
 from framework.robust.separation import make_separator
+from framework.solve import settings
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +227,11 @@ def _gaps(problem: RobustProblem, config: CCGConfig, lower: float) -> np.ndarray
 
 
 def _remaining(config: CCGConfig, start: float) -> float | None:
-    if config.time_limit_s is None:
-        return None
-    return config.time_limit_s - (time.perf_counter() - start)
+    """Seconds left of the run's limit, capped by the command's total
+    (:func:`framework.solve.settings.time_limit`)."""
+    left = (None if config.time_limit_s is None
+            else config.time_limit_s - (time.perf_counter() - start))
+    return settings.time_limit(left)
 
 
 def _iterate(problem: RobustProblem, config: CCGConfig, master: Master,

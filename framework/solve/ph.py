@@ -34,6 +34,7 @@ from framework.errors import InputError
 from framework.model import check_scenarios_match, scenario_name
 from framework.model.stochastic import require_storage, scenario_creator
 from framework.results import combine_modes, provenance
+from framework.solve import settings as solver_settings
 from framework.solve.highs import SolveError, highs_version
 from framework.solve.ph_guard import (
     BoundError,
@@ -304,7 +305,8 @@ def solve_ph(system: System, scenarios: xr.Dataset, mode: str, *, rel_gap: float
         log.info("%s: PH on %d rank(s): hub %s, spokes %s, %d subproblem(s)%s", mode, ranks,
                  f"x{per_cylinder}", list(spokes) or "none", len(names),
                  " (bundles)" if bundles else "")
-    cfg = _config(max_iterations, time_limit_s, rel_gap, solver, bool(bundles))
+    cfg = _config(max_iterations, solver_settings.time_limit(time_limit_s), rel_gap, solver,
+                  bool(bundles))  # capped by the command's total time limit
     kwargs = {"system": system, "scenarios": scenarios, "mode": mode}
     hub, spoke_dicts = _wheel_dicts(cfg, names, kwargs, spokes, settings, capacity)
     wheel = _spin(hub, spoke_dicts, comm)
