@@ -3,7 +3,9 @@
 * :func:`evaluate_plan`: the capacities of a plan kept, the dispatch re-optimised on another
   scenario set (same result schema as planning);
 * :func:`out_of_sample`: the same on every historical day (or on held-out days), reduced to
-  the expected annual cost, its spread over the days, and the shedding;
+  the expected annual cost, its spread over the days, and the shedding
+  (:func:`oos_statistics`); :func:`evaluate_with_statistics`: the evaluation and these
+  statistics in one dataset (``sesplan evaluate``);
 * :func:`vss_evpi`: the value of the stochastic solution ``VSS = EEV - RP`` and the expected
   value of perfect information ``EVPI = RP - WS``;
 * :func:`optimality_gap_ci`: the MMW confidence interval of a plan's optimality gap when
@@ -98,6 +100,53 @@ def out_of_sample(system: System, plan: xr.Dataset, days: xr.Dataset,
                   quantiles: Sequence[float] = DEFAULT_QUANTILES) -> xr.Dataset:
     """A plan's capacities on every day of ``days``: expected annual cost, spread, shedding.
 
+    The plan is evaluated on ``days`` (:func:`evaluate_plan`) and the evaluation reduced by
+    :func:`oos_statistics`.
+
+    Parameters
+    ----------
+    system : System
+    plan : xr.Dataset
+        A result with ``cap_energy_kwh`` and ``cap_power_kw`` per mode and storage.
+    days : xr.Dataset
+        A scenario set of days, e.g. ``scenarios_for(system, all_days=True)`` or the
+        held-out days of :func:`sample_days`.
+    modes : sequence of str, optional
+        Default every mode of the plan.
+    quantiles : sequence of float
+
+    Returns
+    -------
+    xr.Dataset
+        The ``oos_*`` statistics of :func:`oos_statistics`.
+    """
+    return oos_statistics(system, evaluate_plan(system, days, plan, modes), days, quantiles)
+
+
+def evaluate_with_statistics(system: System, scenarios: xr.Dataset, plan: xr.Dataset,
+                             modes: Sequence[str] | None = None,
+                             quantiles: Sequence[float] = DEFAULT_QUANTILES) -> xr.Dataset:
+    """A plan's capacities on ``scenarios`` (:func:`evaluate_plan`) with the out-of-sample
+    statistics of that one evaluation (:func:`oos_statistics`) merged in: what
+    ``sesplan evaluate`` writes, so that ``sesplan figures`` draws ``out_of_sample``.
+
+    Returns
+    -------
+    xr.Dataset
+        The evaluation (schema of a planning result, ``method = "evaluation"``) with the
+        ``oos_*`` variables and the attributes ``oos_days`` and ``oos_days_method``.
+    """
+    ev = evaluate_plan(system, scenarios, plan, modes)
+    stats = oos_statistics(system, ev, scenarios, quantiles)
+    out = xr.merge([ev, stats], compat="no_conflicts", combine_attrs="override")
+    out.attrs = {**ev.attrs, **stats.attrs}
+    return out
+
+
+def oos_statistics(system: System, ev: xr.Dataset, days: xr.Dataset,
+                   quantiles: Sequence[float] = DEFAULT_QUANTILES) -> xr.Dataset:
+    """The out-of-sample statistics of an evaluation of a plan on the days ``days``.
+
     For day ``d`` of probability ``p_d`` (``1/D`` for every historical day) the annualised
     cost is ``a_d = capex_annual + days_per_year * daily_cost_d``: what a year of days like
     ``d`` would cost. Reported per mode (all currency/yr unless stated):
@@ -116,13 +165,10 @@ def out_of_sample(system: System, plan: xr.Dataset, days: xr.Dataset,
     Parameters
     ----------
     system : System
-    plan : xr.Dataset
-        A result with ``cap_energy_kwh`` and ``cap_power_kw`` per mode and storage.
+    ev : xr.Dataset
+        The plan evaluated on ``days`` (:func:`evaluate_plan`).
     days : xr.Dataset
-        A scenario set of days, e.g. ``scenarios_for(system, all_days=True)`` or the
-        held-out days of :func:`sample_days`.
-    modes : sequence of str, optional
-        Default every mode of the plan.
+        The scenario set it was evaluated on (for the days' labels and method).
     quantiles : sequence of float
 
     Returns
@@ -130,7 +176,6 @@ def out_of_sample(system: System, plan: xr.Dataset, days: xr.Dataset,
     xr.Dataset
         Dimensions ``mode``, ``oos_day``, ``cost_quantile``, ``cost_term``.
     """
-    ev = evaluate_plan(system, days, plan, modes)
     dpy = system.planning.days_per_year
     p = ev["probability"].values
     daily = ev["daily_cost"].sum("cost_term").transpose("mode", "scenario").values

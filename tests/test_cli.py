@@ -66,6 +66,13 @@ def test_evaluate_own_plan_reproduces_cost(tmp_path: Path, capsys: pytest.Captur
     with xr.open_dataset(plan) as p:
         assert evaluated["modes"]["accounts"]["annual_cost"] == pytest.approx(
             float(p["annual_cost"].sel(mode="accounts")), rel=1e-9)
+    # the evaluation carries its out-of-sample statistics, so the figure can be drawn
+    with xr.open_dataset(ev) as e:
+        assert float(e["oos_annual_cost"].sel(mode="accounts")) == pytest.approx(
+            evaluated["modes"]["accounts"]["annual_cost"], rel=1e-9)
+    assert main(["-q", "figures", str(ev), "-o", str(tmp_path / "f"), "--only",
+                 "out_of_sample"]) == 0
+    assert (tmp_path / "f" / "out_of_sample-e.png").is_file()
 
 
 def write_exchange_system(tmp_path: Path) -> Path:

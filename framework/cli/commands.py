@@ -42,7 +42,7 @@ def cmd_scenarios(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """``sesplan evaluate``: a plan's capacities on another scenario set."""
-    from framework.evaluate import evaluate_plan
+    from framework.evaluate import evaluate_with_statistics
     from framework.report import comparison_table
     from framework.results import read_result, summary, write_result
 
@@ -51,7 +51,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if not one_process("evaluate"):
         return
     system, scenarios = system_and_scenarios(args)
-    ds = evaluate_plan(system, scenarios, read_result(args.plan))
+    ds = evaluate_with_statistics(system, scenarios, read_result(args.plan))
     write_result(ds, args.output)
     if args.json:
         print_json(summary(ds))

@@ -65,7 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(lease_table(lease))
     written = []
     for ds, names in ((result, ["representative_days", "soc", "capacity_cost"]),
-                      (ladder, ["ladder"]), (robust, ["bound_convergence"]),
+                      (ladder, ["ladder", "exchange"]), (robust, ["bound_convergence"]),
                       (allocation, ["allocation"])):
         for name, fig in figures_for(ds, names).items():
             written += save_figure(fig, out / "figures" / name, f"sesplan demo: {name}")

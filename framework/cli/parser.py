@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: figures/ in the results folder)")
     p.add_argument("--only", default=None, metavar="NAME,...",
                    help="only these figures: representative_days, soc, capacity_cost, "
-                   "out_of_sample, allocation, bound_convergence, ladder, objective_vs_k, "
+                   "out_of_sample, allocation, bound_convergence, ladder, exchange, objective_vs_k, "
                    "price_of_robustness")
     p.set_defaults(func=cmd_figures)
     return parser

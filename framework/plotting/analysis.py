@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
-from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
@@ -30,6 +29,7 @@ from framework.plotting.style import (
     mode_color,
     mode_label,
     new_figure,
+    shade,
     station_modes,
     style,
 )
@@ -48,6 +48,10 @@ SCALING_MARKERS = ("o", "s", "^", "v")
 
 GAP_FLOOR = 1e-9
 """Smallest relative gap drawn (a gap of rounding size would set the log scale)."""
+GAP_MARKERS = ("o", "s", "^", "D")
+"""Open markers of the modes' gaps, each smaller than the one before, so that equal gaps
+all show."""
+
 
 def _rows(summary: xr.Dataset, mode: str | None) -> tuple[xr.Dataset, str]:
     """The plan rows that solved, of architecture ``mode`` (default: the first with a
@@ -279,7 +283,11 @@ def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
     Expected schema: variables ``<prefix>lower_bound`` and ``<prefix>upper_bound`` over
     dimension ``iteration`` (coordinate: the iteration numbers), optionally also over
     ``mode`` (one colour per mode); infinite bounds (no feasible plan yet) are not drawn.
-    The gap is ``(UB - LB) / max(|UB|, 1)``, drawn at ``GAP_FLOOR`` (1e-9) at least.
+    The upper bound (small filled dots, solid) is drawn above the lower bound (large open
+    squares, dashed), so both show where they meet. The gap is
+    ``(UB - LB) / max(|UB|, 1)``, drawn at ``GAP_FLOOR`` (1e-9) at least (a dotted line
+    marks a closed gap), one open marker per mode; without any finite
+    upper bound there is no gap: one panel, the lower bound alone, and a title that says so.
 
     Parameters
     ----------
@@ -290,41 +298,56 @@ def plot_bound_convergence(ds: xr.Dataset, prefix: str | None = None) -> Figure:
     lower, upper = bound_names(ds, prefix)
     lb, ub = ds[lower], ds[upper]
     modes = [str(m) for m in ds["mode"].values] if "mode" in lb.dims else [None]
-    fig, (bounds, gap) = new_figure(DOUBLE_COLUMN_IN, 2.5, 1, 2)
+
+    def finite(bound: xr.DataArray, mode: str | None) -> np.ndarray:
+        values = (bound.sel(mode=mode) if mode else bound).values.astype(float)
+        return np.where(np.isfinite(values), values, np.nan)
+
+    lows = [finite(lb, mode) for mode in modes]
+    highs = [finite(ub, mode) for mode in modes]
+    it = ds["iteration"].values if "iteration" in ds.coords else np.arange(1, len(lows[0]) + 1)
+    gaps = [np.maximum((hi - lo) / np.maximum(np.abs(hi), 1.0), GAP_FLOOR)
+            for lo, hi in zip(lows, highs)]
+    has_gap = any(np.isfinite(g).any() for g in gaps)
+    fig, axes = new_figure(DOUBLE_COLUMN_IN if has_gap else 0.6 * DOUBLE_COLUMN_IN, 2.5, 1,
+                           2 if has_gap else 1, squeeze=False)
+    bounds = axes[0, 0]
     with style():
         for j, mode in enumerate(modes):
-            lo = (lb.sel(mode=mode) if mode else lb).values.astype(float)
-            hi = (ub.sel(mode=mode) if mode else ub).values.astype(float)
-            it = ds["iteration"].values if "iteration" in ds.coords else np.arange(1, len(lo)
-                                                                                    + 1)
             color = mode_color(mode, j) if mode else PALETTE[0]
             name = f"{mode_label(mode)}: " if mode else ""
-            hi = np.where(np.isfinite(hi), hi, np.nan)
-            lo = np.where(np.isfinite(lo), lo, np.nan)
-            bounds.plot(it, hi, color=color, marker="o", label=f"{name}upper bound")
-            bounds.plot(it, lo, color=color, marker="s", ls="--", markerfacecolor="white",
-                        label=f"{name}lower bound")
-            rel = (hi - lo) / np.maximum(np.abs(hi), 1.0)
-            gap.plot(it, np.where(rel > 0, np.maximum(rel, GAP_FLOOR), np.nan), color=color,
-                     marker="o",
-                     label=mode_label(mode) if mode else "gap")
-        bounds.set_xlabel("iteration")
+            if np.isfinite(highs[j]).any():
+                bounds.plot(it, highs[j], color=color, marker="o", markersize=3, zorder=3,
+                            label=f"{name}upper bound")
+            bounds.plot(it, lows[j], color=color, marker="s", markersize=6, ls="--",
+                        markerfacecolor="none", zorder=2, label=f"{name}lower bound")
+            if has_gap and np.isfinite(gaps[j]).any():
+                axes[0, 1].plot(it, gaps[j], color=color, markerfacecolor="none",
+                                marker=GAP_MARKERS[j % len(GAP_MARKERS)],
+                                markersize=max(6.0 - 1.5 * j, 2.5),
+                                label=mode_label(mode) if mode else "gap")
+        missing = [mode_label(m) if m else "" for m, hi in zip(modes, highs)
+                   if not np.isfinite(hi).any()]
+        if missing:
+            bounds.set_title("no upper bound (no feasible plan evaluated)"
+                             + (f" for {', '.join(missing)}" if has_gap else "")
+                             + ("" if has_gap else ": no gap"))
         bounds.set_ylabel("annual cost (currency/yr)")
         bounds.yaxis.set_major_formatter(THOUSANDS)
-        bounds.legend()
-        gap.set_yscale("log")
-        gap.set_xlabel("iteration")
-        gap.set_ylabel("relative gap (UB - LB) / |UB|")
-        for ax in (bounds, gap):
+        _legend(fig, [bounds], "outside lower center", ncols=2)
+        if has_gap:
+            axes[0, 1].set_yscale("log")
+            if any(np.any(g <= GAP_FLOOR) for g in gaps):
+                axes[0, 1].axhline(GAP_FLOOR, color="gray", ls=":", lw=0.9)
+                axes[0, 1].set_title(f"dotted: gap closed (drawn at {GAP_FLOOR:g})")
+                axes[0, 1].set_ylim(GAP_FLOOR / 3, 3 * max(np.nanmax(np.concatenate(gaps)),
+                                                           10 * GAP_FLOOR))
+            axes[0, 1].set_ylabel("relative gap (UB - LB) / |UB|")
+        for ax in axes[0]:
+            ax.set_xlabel("iteration")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlim(float(np.min(it)) - 0.5, float(np.max(it)) + 0.5)
     return fig
-
-
-def _shade(color: str, share: float) -> str:
-    """``color`` mixed with white: ``share`` of the colour (1: the colour itself)."""
-    rgb = np.asarray(to_rgb(color))
-    return to_hex(share * rgb + (1 - share) * np.ones(3))
 
 
 def plot_scaling(rows: Sequence[Mapping]) -> Figure:
@@ -355,7 +378,7 @@ def plot_scaling(rows: Sequence[Mapping]) -> Figure:
     with style():
         for j, ((days, mode), group) in enumerate(series.items()):
             k = days_index[days]
-            color = (_shade(mode_color(mode, 2 + j), SCALING_SHADES[k])
+            color = (shade(mode_color(mode, 2 + j), SCALING_SHADES[k])
                      if k < len(SCALING_SHADES) else PALETTE[(2 + j) % len(PALETTE)])
             marker = SCALING_MARKERS[k % len(SCALING_MARKERS)]
             name = f"{days} days, {mode_label(mode)}"

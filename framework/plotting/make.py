@@ -26,6 +26,7 @@ from framework.plotting.analysis import (
     plot_objective_vs_k,
     plot_price_of_robustness,
 )
+from framework.plotting.exchange import exchange_modes, plot_exchange
 from framework.plotting.ladder import plot_ladder
 from framework.plotting.plan import (
     plot_capacity_cost,
@@ -41,6 +42,7 @@ RESULT_FIGURES: dict[str, Callable[[xr.Dataset], Figure]] = {
     "representative_days": plot_representative_days,
     "soc": plot_soc,
     "capacity_cost": plot_capacity_cost,
+    "exchange": plot_exchange,
     "out_of_sample": plot_out_of_sample,
     "allocation": plot_allocation,
     "bound_convergence": plot_bound_convergence,
@@ -73,6 +75,8 @@ def available(ds: xr.Dataset) -> list[str]:
         out.append("soc")
     if plan and "annual_operating_cost" in ds:
         out.append("capacity_cost")
+    if plan and exchange_modes(ds):
+        out.append("exchange")
     if "oos_annual_cost_by_day" in ds:
         out.append("out_of_sample")
     if "saving" in ds and "rule" in ds.dims:

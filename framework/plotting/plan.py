@@ -12,7 +12,7 @@ import json
 import matplotlib as mpl
 import numpy as np
 import xarray as xr
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.ticker import FuncFormatter
 
 from framework.architecture import STATION
@@ -26,10 +26,16 @@ from framework.plotting.style import (
     mode_color,
     mode_label,
     new_figure,
+    new_figure_rows,
     station_modes,
     style,
 )
 
+STORAGE_COST_TERMS = ("capex", "degradation", "fees")
+"""The cost terms of storage and exchange that the capacity and cost figure draws again on
+their own scale."""
+ZERO = 1e-6
+"""Values below this (in absolute value) print as zero."""
 THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}")
 """Tick labels with thousands separators (``12,000``; small values as they are)."""
 
@@ -79,7 +85,9 @@ def plot_representative_days(ds: xr.Dataset, max_panels: int = 12) -> Figure:
     Up to ``max_panels`` scenarios: one panel per day with the total load and the available
     PV and wind power of all microgrids (kW) and the day's probability in the title. More
     scenarios: the net load (load minus renewables) of every day coloured by its
-    probability, and the probabilities sorted.
+    probability, and the probabilities sorted; days of equal probability (every historical
+    day, ``sesplan scenarios --all-days``) in one colour, with the mean day and the band of
+    the middle 90 % of the days, and neither colour bar nor probabilities.
 
     Parameters
     ----------
@@ -125,6 +133,8 @@ def plot_representative_days(ds: xr.Dataset, max_panels: int = 12) -> Figure:
 
 
 def _days_overlay(net: np.ndarray, prob: np.ndarray, dt: float) -> Figure:
+    if np.allclose(prob, prob[0], rtol=1e-9, atol=0.0):
+        return _equally_likely_days(net, dt)
     fig, (ax, bars) = new_figure(DOUBLE_COLUMN_IN, 2.6, 1, 2, width_ratios=(2, 1))
     norm = mpl.colors.Normalize(float(prob.min()), float(prob.max()))
     cmap = mpl.colormaps["viridis"]
@@ -133,17 +143,43 @@ def _days_overlay(net: np.ndarray, prob: np.ndarray, dt: float) -> Figure:
             ax.plot(*_stairs(net[k], dt), drawstyle="steps-post", color=cmap(norm(prob[k])),
                     lw=0.7)
         fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="probability")
-        ax.axhline(0, color="black", lw=0.5)
-        _day_axis(ax)
-        ax.set_xlabel("hour of day")
-        ax.set_ylabel("net load of all microgrids (kW)")
-        ax.yaxis.set_major_formatter(THOUSANDS)
+        _net_load_axes(ax)
         ax.set_title(f"{len(prob)} representative days")
         ranked = np.sort(prob)[::-1]
         bars.bar(np.arange(1, len(ranked) + 1), ranked, color=PALETTE[0], width=0.8)
         bars.set_xlabel("scenario (by probability)")
         bars.set_ylabel("probability")
     return fig
+
+
+def _equally_likely_days(net: np.ndarray, dt: float) -> Figure:
+    """Days of equal probability (every historical day, a sample): their net loads in one
+    colour, the mean day and the band of the middle 90 % of days in each step."""
+    n = len(net)
+    fig, ax = new_figure(DOUBLE_COLUMN_IN * 0.6, 2.6)
+    with style():
+        for row in net:
+            ax.plot(*_stairs(row, dt), drawstyle="steps-post", color="#BBBBBB", lw=0.4,
+                    alpha=0.5, zorder=1)
+        low, high = np.quantile(net, [0.05, 0.95], axis=0)
+        x, y = _stairs(low, dt)
+        ax.fill_between(x, y, _stairs(high, dt)[1], step="post", color=PALETTE[0], alpha=0.35,
+                        lw=0, zorder=2, label="5-95 % of the days (each step)")
+        ax.plot(*_stairs(net.mean(axis=0), dt), drawstyle="steps-post", color="black", lw=1.4,
+                zorder=3, label="mean day")
+        _net_load_axes(ax)
+        ax.set_title(f"{n} days, each of probability 1/{n}")
+        ax.legend(loc="upper left")
+    return fig
+
+
+def _net_load_axes(ax: object) -> None:
+    """Axes of net loads over the day: the zero line, hours, kW with thousands."""
+    ax.axhline(0, color="black", lw=0.5)
+    _day_axis(ax)
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("net load of all microgrids (kW)")
+    ax.yaxis.set_major_formatter(THOUSANDS)
 
 
 def _modes(ds: xr.Dataset) -> list[str]:
@@ -230,12 +266,14 @@ def _stack(ax: object, x: float, parts: list[tuple[str, float, str]], width: flo
 def plot_capacity_cost(ds: xr.Dataset) -> Figure:
     """Capacities and annual cost of every architecture of a result.
 
-    Three panels, one bar per architecture: energy capacity (kWh) and power capacity (kW),
+    Two rows, one bar per architecture. Top: energy capacity (kWh) and power capacity (kW),
     individual batteries stacked by microgrid, a station in its architecture's colour
-    (architectures without storage have no bar), and the annual cost split (capex and every
-    operating term, in currency/yr; negative terms such as export revenue below zero) with
-    the total and, where the result has it, the saving of sharing, the station it is
-    measured against and what it is made of.
+    (architectures without storage have no bar). Bottom: the annual cost split (capex and
+    every operating term, in currency/yr; negative terms such as export revenue below zero)
+    with the total and, where the result has it, the saving of sharing, the station it is
+    measured against and what it is made of; beside it the cost of storage and exchange
+    (:data:`STORAGE_COST_TERMS`: capex, degradation, exchange fees) on its own scale, each
+    bar labelled with its value, since grid energy usually dwarfs them in the split.
 
     Parameters
     ----------
@@ -249,6 +287,13 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
     storages = [str(k) for k in ds["storage"].values]
     ticks = [mode_label(mode) for mode in modes]
     rotation = {"rotation": 30, "ha": "right"} if len(modes) > 2 else {}
+    terms = _cost_terms(ds)
+    total = ds["annual_cost"].values
+    threshold = 0.005 * float(np.max(np.abs(total)))
+    stacked = ["capex"] + [t for t in terms if t != "capex" and float(
+        np.abs(terms[t]).max()) > threshold]
+    detail = [t for t in STORAGE_COST_TERMS if t in terms and float(np.abs(terms[t]).max())
+              >= ZERO]
 
     def part(mode: str, k: str, value: float) -> tuple[str, float, str]:
         """A storage's bar segment: the station in its architecture's colour and label."""
@@ -256,51 +301,81 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
             return mode_label(mode), value, mode_color(mode)
         return f"battery of {k}", value, _battery_color(ds, k)
 
-    fig, axes = new_figure(DOUBLE_COLUMN_IN, 2.7 + 0.5 * bool(rotation), 1, 3,
-                           width_ratios=(1, 1, 1.4))
+    tall = 0.5 * bool(rotation)
+    fig, (top, bottom) = new_figure_rows(DOUBLE_COLUMN_IN, (2.5 + tall, 2.9 + tall))
     x = np.arange(len(modes))
     with style():
-        for ax, name, label in ((axes[0], "cap_energy_kwh", "energy capacity (kWh)"),
-                                (axes[1], "cap_power_kw", "power capacity (kW)")):
+        capacity = top.subplots(1, 2)
+        axes = bottom.subplots(1, 2 if detail else 1, squeeze=False,
+                               width_ratios=(1.2, 1) if detail else None)[0]
+        for ax, name, label in ((capacity[0], "cap_energy_kwh", "energy capacity (kWh)"),
+                                (capacity[1], "cap_power_kw", "power capacity (kW)")):
             for i, mode in enumerate(modes):
                 values = ds[name].sel(mode=mode)
                 _stack(ax, i, [part(mode, k, float(values.sel(storage=k))) for k in storages
                                if float(values.sel(storage=k)) > 1e-6])
             ax.set_ylabel(label)
+        cost = axes[0]
+        for i in range(len(modes)):
+            _stack(cost, i, [(COST_LABELS.get(t, t), float(terms[t][i]),
+                              COST_COLORS.get(t, "#777777")) for t in stacked])
+            cost.plot(i, total[i], marker="D", color="black", ls="none",
+                      label="annual cost" if i == 0 else None)
+            cost.annotate(_short(total[i]), (i, total[i]), xytext=(0, 4),
+                          textcoords="offset points", ha="center", va="bottom", fontsize=6,
+                          rotation=90 if len(modes) > 3 else 0)
+        cost.axhline(0, color="black", lw=0.5)
+        cost.set_ylim(top=(1.3 if len(modes) > 3 else 1.12) * float(np.max(total)))
+        cost.set_ylabel("annual cost (currency/yr)")
+        if detail:
+            _grouped(axes[1], [(COST_LABELS[t], terms[t], COST_COLORS[t]) for t in detail])
+            axes[1].set_ylabel("annual cost (currency/yr)")
+            axes[1].set_title("storage and exchange, own scale")
+        for ax in (*capacity, *axes):
             ax.set_xticks(x, ticks, **rotation)
             ax.yaxis.set_major_formatter(THOUSANDS)
             ax.grid(axis="x", visible=False)
-        cost = axes[2]
-        total = ds["annual_cost"].values
-        threshold = 0.005 * float(np.max(np.abs(total)))
-        terms = [str(t) for t in ds["cost_term"].values]
-        shown = [t for t in terms if float(np.abs(ds["annual_operating_cost"].sel(
-            cost_term=t)).max()) > threshold]
-        for i, mode in enumerate(modes):
-            r = ds.sel(mode=mode)
-            parts = [("capex", float(r["capex_annual"]))] + [
-                (t, float(r["annual_operating_cost"].sel(cost_term=t))) for t in shown]
-            _stack(cost, i, [(COST_LABELS.get(t, t), v, COST_COLORS.get(t, "#777777"))
-                             for t, v in parts])
-            cost.plot(i, total[i], marker="D", color="black", ls="none",
-                      label="annual cost" if i == 0 else None)
-            cost.annotate(f"{total[i]:,.0f}", (i, total[i]), xytext=(0, 6),
-                          textcoords="offset points", ha="center", va="bottom", fontsize=7)
-        cost.axhline(0, color="black", lw=0.5)
-        cost.set_xticks(x, ticks, **rotation)
-        cost.set_ylim(top=1.12 * float(np.max(total)))
-        cost.set_ylabel("annual cost (currency/yr)")
-        cost.yaxis.set_major_formatter(THOUSANDS)
-        cost.grid(axis="x", visible=False)
         if "saving_of_sharing_per_yr" in ds.attrs and "individual" in modes:
             saving = float(ds.attrs["saving_of_sharing_per_yr"])
             base = float(ds["annual_cost"].sel(mode="individual"))
             versus = mode_label(str(ds.attrs.get("saving_of_sharing_versus", STATION)))
             source = ds.attrs.get("saving_of_sharing_from")
-            cost.set_title(f"saving of sharing {saving:,.0f} per year ({saving / base:.1%})\n"
+            cost.set_title(f"saving of sharing {_short(saving)} per year ({saving / base:.1%})\n"
                            f"with the {versus}" + (f",\nfrom {source}" if source else ""))
-        _legend(fig, list(axes), "outside lower center", ncols=5)
+        _legend(top, list(capacity), "outside right upper", ncols=1)
+        _legend(bottom, list(axes), "outside right upper", ncols=1)
     return fig
+
+
+def _cost_terms(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """The annual cost of a result by term, per mode (currency/yr): ``capex`` and every
+    operating term."""
+    operating = ds["annual_operating_cost"].transpose("mode", "cost_term")
+    return {"capex": ds["capex_annual"].values, **{
+        str(t): operating.sel(cost_term=t).values for t in ds["cost_term"].values}}
+
+
+def _grouped(ax: object, series: list[tuple[str, np.ndarray, str]]) -> None:
+    """Bars side by side at ``0, 1, ...`` (one per series), each labelled with its value
+    (none that is zero)."""
+    width = 0.8 / len(series)
+    for j, (label, values, color) in enumerate(series):
+        at = np.arange(len(values)) + (j - (len(series) - 1) / 2) * width
+        bars = ax.bar(at, values, width, color=color, label=label, edgecolor="white",
+                      linewidth=0.4)
+        ax.bar_label(bars, ["" if abs(v) < ZERO else _short(v) for v in values], padding=2,
+                     fontsize=5.5, rotation=90)
+    ax.axhline(0, color="black", lw=0.5)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.25 * (high - low))  # room for the labels
+
+
+def _short(value: float) -> str:
+    """A value to print on a figure: thousands separated, three significant digits below 100
+    (a saving of 0.46 is not "0"), ``0`` below 1e-6 (the solver's tolerance)."""
+    if abs(value) < ZERO:
+        return "0"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def _battery_color(ds: xr.Dataset, storage: str) -> str:
@@ -309,8 +384,8 @@ def _battery_color(ds: xr.Dataset, storage: str) -> str:
     return BATTERY_COLORS[names.index(storage) % len(BATTERY_COLORS)]
 
 
-def _legend(fig: Figure, axes: list, loc: str, ncols: int = 3) -> None:
-    """One legend for several axes, each label once."""
+def _legend(fig: Figure | SubFigure, axes: list, loc: str, ncols: int = 3) -> None:
+    """One legend for several axes (of a figure or one of its rows), each label once."""
     seen: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):

@@ -9,13 +9,15 @@ software version in the files.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib as mpl
+import numpy as np
 from cycler import cycler
-from matplotlib.figure import Figure
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.figure import Figure, SubFigure
 
 from framework.architecture import architecture
 from framework.errors import InputError
@@ -45,7 +47,7 @@ MODE_LABELS = {"none": "no storage", "p2p": "no storage + p2p", "individual": "i
 BATTERY_COLORS = ("#CC79A7", "#F0E442", "#882255", "#332288", "#AA4499", "#999933",
                   "#88CCEE")
 """Colours of the individual batteries (the architecture colours left out)."""
-COST_COLORS = {"capex": "#332288", "energy": "#DDCC77", "renewables": "#117733",
+COST_COLORS = {"capex": "#555555", "energy": "#DDCC77", "renewables": "#117733",
                "curtailment": "#88CCEE", "degradation": "#CC6677", "fees": "#AA4499",
                "shedding": "#882255", "co2": "#999933"}
 """Colours of the cost terms (Paul Tol's muted scheme)."""
@@ -54,6 +56,12 @@ COST_LABELS = {"capex": "capex (annualised)", "energy": "grid energy",
                "degradation": "degradation", "fees": "exchange fees", "shedding": "shedding",
                "co2": "CO2 price"}
 
+
+
+def shade(color: str, share: float) -> str:
+    """``color`` mixed with white: ``share`` of the colour (1: the colour itself)."""
+    rgb = np.asarray(to_rgb(color))
+    return to_hex(share * rgb + (1 - share) * np.ones(3))
 
 
 def mode_color(mode: str, fallback: int = 0) -> str:
@@ -124,6 +132,20 @@ def new_figure(width_in: float = DOUBLE_COLUMN_IN, height_in: float = 2.6,
         fig = Figure(figsize=(width_in, height_in), layout="constrained")
         axes = fig.subplots(nrows, ncols, **kwargs)
     return fig, axes
+
+
+def new_figure_rows(width_in: float, heights_in: Sequence[float]
+                    ) -> tuple[Figure, list[SubFigure]]:
+    """A figure in the sesplan style split into rows (``constrained`` layout), each row a
+    :class:`~matplotlib.figure.SubFigure` with axes and a legend of its own.
+
+    Returns the figure and its rows, top first; make the axes with ``row.subplots`` inside
+    :func:`style`.
+    """
+    with style():
+        fig = Figure(figsize=(width_in, float(sum(heights_in))), layout="constrained")
+        rows = fig.subfigures(len(heights_in), 1, height_ratios=list(heights_in), squeeze=False)
+    return fig, list(rows[:, 0])
 
 
 def save_figure(fig: Figure, path_stem: str | Path, description: str | None = None

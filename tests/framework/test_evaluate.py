@@ -199,3 +199,37 @@ def test_without_storage_nothing_is_planned() -> None:
     assert float(oos["oos_annual_cost"].sel(mode="none")) == pytest.approx(10.0, abs=1e-6)
     # the battery: 20 kWh pay (0.3 < 2/3 per kWh up to 10, 0.3 < 1/3 up to 20): 6 + 0
     assert float(oos["oos_annual_cost"].sel(mode="individual")) == pytest.approx(6.0, abs=1e-6)
+
+
+def test_evaluate_with_statistics_gives_the_figure_its_statistics(tmp_path, monkeypatch
+                                                                   ) -> None:
+    """``sesplan evaluate``'s dataset: the plan of E = 10 kWh evaluated once (one solve per
+    mode) on days of 0, 10, 30, 5 kWh with a 15 kW import limit, and the statistics of that
+    evaluation (3, 3, 68, 3 per day, mean 19.25: the evaluation's own annual cost); the
+    file written and read back draws the out-of-sample figure."""
+    from framework import evaluate
+    from framework.plotting.make import available, make_figures
+    from framework.results import read_result, write_result
+
+    system = newsvendor(import_limit_kw=15.0)
+    plan = solve_ef(system, peak_days([0.0, 10.0]), "individual")
+    solves = []
+
+    def counted(*args, **kwargs):
+        solves.append(args[2])
+        return solve_ef(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "solve_ef", counted)
+    ds = evaluate.evaluate_with_statistics(system, peak_days([0.0, 10.0, 30.0, 5.0]), plan)
+    assert solves == ["individual"]
+    back = read_result(write_result(ds, tmp_path / "ev.nc"))
+    r = back.sel(mode="individual")
+    np.testing.assert_allclose(r["oos_annual_cost_by_day"], [3.0, 3.0, 68.0, 3.0], atol=1e-6)
+    assert float(r["oos_annual_cost"]) == pytest.approx(19.25, abs=1e-6)
+    assert float(r["annual_cost"]) == pytest.approx(19.25, abs=1e-6)
+    assert float(r["oos_shed_kwh_per_yr"]) == pytest.approx(1.25, abs=1e-6)
+    assert float(r["cap_energy_kwh"].sum()) == pytest.approx(10.0, abs=1e-6)
+    assert back.attrs["oos_days"] == 4 and back.attrs["method"] == "evaluation"
+    assert "out_of_sample" in available(back)
+    written = make_figures(tmp_path / "ev.nc", tmp_path / "figures", only=["out_of_sample"])
+    assert [p.name for p in written] == ["out_of_sample-ev.pdf", "out_of_sample-ev.png"]

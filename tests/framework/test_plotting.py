@@ -11,7 +11,6 @@ from matplotlib.colors import to_hex
 
 from framework.architecture import ARCHITECTURES
 from framework.errors import InputError
-
 from framework.evaluate import out_of_sample
 from framework.game import allocate
 from framework.plotting import (
@@ -26,6 +25,7 @@ from framework.plotting import (
     plot_soc,
     save_figure,
 )
+from framework.plotting.exchange import FLOWS, plot_exchange
 from framework.plotting.style import MODE_COLORS, MODE_LABELS
 from framework.solve.ef import plan_ef
 from framework.study.tables import summary_dataset
@@ -106,6 +106,7 @@ FIGURES = {
     "representative_days": lambda f: plot_representative_days(f["plan"]),
     "soc": lambda f: plot_soc(f["plan"]),
     "capacity_cost": lambda f: plot_capacity_cost(f["plan"]),
+    "exchange": lambda f: plot_exchange(f["plan"]),
     "out_of_sample": lambda f: plot_out_of_sample(f["plan"]),
     "allocation": lambda f: plot_allocation(f["allocation"]),
     "bound_convergence": lambda f: plot_bound_convergence(f["history"]),
@@ -175,7 +176,8 @@ def test_capacity_bars_are_the_capacities(plan) -> None:
     np.testing.assert_allclose(totals, plan["annual_cost"].values)
     saving = plan.attrs["saving_of_sharing_per_yr"]
     share = saving / float(plan["annual_cost"].sel(mode="individual"))
-    assert cost.get_title() == (f"saving of sharing {saving:,.0f} per year ({share:.1%})\n"
+    assert saving < 100  # a small saving keeps three digits
+    assert cost.get_title() == (f"saving of sharing {saving:.3g} per year ({share:.1%})\n"
                                 "with the station (accounts),\nfrom storage sharing")
 
 
@@ -270,7 +272,8 @@ def test_objective_vs_k_lines(summary) -> None:
 
 
 def test_available_figures(plan, allocation, history, scenarios) -> None:
-    assert available(plan) == ["representative_days", "soc", "capacity_cost", "out_of_sample"]
+    assert available(plan) == ["representative_days", "soc", "capacity_cost", "exchange",
+                               "out_of_sample"]
     assert available(allocation) == ["allocation"]
     assert available(history) == ["bound_convergence"]
     assert available(scenarios) == ["representative_days"]
@@ -286,3 +289,140 @@ def test_price_of_robustness_bars_reach_the_certified_bound(summary) -> None:
     (stochastic,) = [line for line in fig.axes[0].get_lines()
                      if line.get_label().startswith("stochastic plan at its worst cases")]
     np.testing.assert_allclose(stochastic.get_ydata(), [95.0, 103.0, 111.0])
+
+
+def test_equally_likely_days_have_no_colour_bar_nor_probabilities() -> None:
+    """Every historical day a scenario (``--all-days``): all of probability 1/30, so no
+    colour bar and no bars of equal probabilities, a title that does not call them
+    representative days, and the mean day and the 5-95 % band of the net loads."""
+    rng = np.random.default_rng(2)
+    ds = make_scenarios(rng.uniform(0, 5, size=(30, 24, 1)), pv_pu=rng.uniform(
+        0, 1, size=(30, 24, 1)))
+    ds["pv_kw"] = ("microgrid", [3.0])
+    ds["wind_kw"] = ("microgrid", [0.0])
+    fig = plot_representative_days(ds)
+    (ax,) = fig.axes
+    assert ax.get_title() == "30 days, each of probability 1/30"
+    net = (ds["load_kw"] - 3.0 * ds["pv_pu"]).squeeze("microgrid").values
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["mean day"].get_ydata()[:-1], net.mean(axis=0))
+    assert len(ax.get_lines()) == 30 + 2  # the days, the mean day and the zero line
+    (band,) = ax.collections
+    assert band.get_label() == "5-95 % of the days (each step)"
+    assert band.get_paths()[0].vertices[:, 1].max() == pytest.approx(
+        np.quantile(net, 0.95, axis=0).max())
+
+
+def test_bound_convergence_without_an_upper_bound(history) -> None:
+    """No finite upper bound (no feasible plan evaluated yet): no empty log panel of gaps,
+    no legend entry for a line that is not drawn, a title that says why."""
+    none = history.copy()
+    none["ccg_upper_bound"] = xr.full_like(history["ccg_upper_bound"], np.inf)
+    fig = plot_bound_convergence(none)
+    (bounds,) = fig.axes
+    assert bounds.get_title() == "no upper bound (no feasible plan evaluated): no gap"
+    drawn = {line.get_label(): line for line in bounds.get_lines()}
+    assert list(drawn) == ["individual: lower bound", "station (accounts): lower bound"]
+    np.testing.assert_allclose(drawn["individual: lower bound"].get_ydata(),
+                               [50.0, 80.0, 95.0, 99.0])
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == list(drawn)
+    # one mode without an upper bound: the other's gap is drawn, the title names the first
+    half = history.copy()
+    half["ccg_upper_bound"].loc[{"mode": "individual"}] = np.inf
+    bounds, gap = plot_bound_convergence(half).axes
+    assert bounds.get_title() == "no upper bound (no feasible plan evaluated) for individual"
+    np.testing.assert_allclose(gap.get_lines()[0].get_ydata(),
+                               [110 / 150, 40 / 110, 10 / 100, 1 / 99])
+
+
+def test_bound_convergence_shows_an_upper_bound_equal_to_the_lower(history) -> None:
+    """Bounds equal at every iteration: the upper bound is drawn above the lower one as
+    small filled dots inside its open squares, and the closed gaps at the floor."""
+    same = history.copy()
+    same["ccg_upper_bound"] = history["ccg_lower_bound"].copy()
+    bounds, gap = plot_bound_convergence(same).axes
+    upper, lower = bounds.get_lines()[:2]
+    np.testing.assert_array_equal(upper.get_ydata(), lower.get_ydata())
+    assert upper.get_zorder() > lower.get_zorder()
+    assert upper.get_markersize() < lower.get_markersize()
+    assert lower.get_markerfacecolor() == "none"
+    closed = [line for line in gap.get_lines() if line.get_label() in (
+        "individual", "station (accounts)")]
+    for line in closed:
+        np.testing.assert_allclose(line.get_ydata(), 1e-9)
+    assert closed[0].get_markersize() > closed[1].get_markersize()
+
+
+def test_capacity_cost_draws_storage_and_exchange_costs_on_their_own_scale(plan) -> None:
+    """Grid energy of 300,000 a year dwarfs capex, degradation and fees in the cost split:
+    they are drawn again in a panel of their own scale, each bar labelled with its value."""
+    ds = plan.copy(deep=True)
+    ds["capex_annual"][:] = [22_000.0, 7_500.0]
+    operating = ds["annual_operating_cost"]
+    operating.loc[{"cost_term": "energy"}] = [300_000.0, 290_000.0]
+    operating.loc[{"cost_term": "degradation"}] = [3_000.0, 1_250.0]
+    operating.loc[{"cost_term": "fees"}] = [0.0, 3_100.0]
+    ds["annual_cost"] = ds["capex_annual"] + operating.sum("cost_term")
+    fig = plot_capacity_cost(ds)
+    _, _, cost, detail = fig.axes
+    assert detail.get_title() == "storage and exchange, own scale"
+    heights = [patch.get_height() for patch in detail.patches]
+    np.testing.assert_allclose(heights, [22_000, 7_500, 3_000, 1_250, 0, 3_100])
+    assert [t.get_text() for t in detail.texts] == ["22,000", "7,500", "3,000", "1,250", "",
+                                                    "3,100"]
+    assert detail.get_ylim()[1] < 0.1 * cost.get_ylim()[1]
+    assert detail.get_ylim()[1] > 22_000
+    totals = [line.get_ydata()[0] for line in cost.get_lines() if line.get_marker() == "D"]
+    np.testing.assert_allclose(totals, ds["annual_cost"].values)
+
+
+@pytest.fixture(scope="module")
+def exchanged():
+    """Two microgrids over two 12-h steps, two days a year: ``a`` needs 10 kW in the dear
+    step when ``b``'s 6 kW of PV shines (scenario 0, p = 1/4) or 3 kW (scenario 1, p = 3/4)
+    and ``b`` has no load; exchange fee 0.01 per kWh."""
+    system = make_system(
+        [{"name": "a"}, {"name": "b", "pv_kw": 6.0}], step_h=12.0,
+        tariff={"price_buy_per_kwh": [0.1, 0.5], "price_sell_per_kwh": 0.0},
+        storage={"capex_energy_per_kwh": 0.1, "capex_power_per_kw": 0.05,
+                 "lifetime_yr": 1.0, "discount_rate": 0.0},
+        shared={"exchange_fee_per_kwh": 0.01}, planning={"days_per_year": 2.0})
+    load = np.zeros((2, 2, 2))
+    load[:, 1, 0] = 10.0
+    pv = np.zeros((2, 2, 2))
+    pv[:, 1, 1] = [1.0, 0.5]
+    days = make_scenarios(load, pv_pu=pv, probability=[0.25, 0.75], microgrids=["a", "b"],
+                          step_h=12.0)
+    return plan_ef(system, days, modes=["individual", "p2p", "pooled+p2p"])
+
+
+def _bars(ax) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for container in ax.containers:
+        out[container.get_label()] = [patch.get_height() for patch in container]
+    return out
+
+
+def test_exchange_bars_are_the_annual_energies(exchanged) -> None:
+    """p2p alone: b sends a its PV, 6 kW or 3 kW for 12 h, so 2 * (72 / 4 + 36 * 3 / 4) = 90
+    kWh/yr each way; pooled + p2p: every flow is its probability-weighted energy times two
+    days, and the title gives the energy that passed the station's bus (the diagnostics').
+    Individual batteries exchange nothing: no panel."""
+    assert "exchange" in available(exchanged)
+    assert "exchange" not in available(exchanged.sel(mode=["individual"]))
+    fig = plot_exchange(exchanged)
+    p2p, pooled = [ax for ax in fig.axes if ax.get_visible()]
+    assert p2p.get_title() == "no storage + p2p"
+    np.testing.assert_allclose(_bars(p2p)[FLOWS["p2p_out_kw"][0]], [0.0, 90.0], atol=1e-6)
+    np.testing.assert_allclose(_bars(p2p)[FLOWS["p2p_in_kw"][0]], [90.0, 0.0], atol=1e-6)
+    assert set(_bars(p2p)) == {FLOWS["p2p_out_kw"][0], FLOWS["p2p_in_kw"][0]}
+    r = exchanged.sel(mode="pooled+p2p")
+    for name, (label, _) in FLOWS.items():
+        by_hand = 2.0 * np.einsum("s,stm->m", [0.25, 0.75], r[name].values) * 12.0
+        np.testing.assert_allclose(_bars(pooled)[label], by_hand, atol=1e-6)
+    received = _bars(pooled)[FLOWS["p2p_in_kw"][0]]
+    assert sum(received) == pytest.approx(float(r["exchange_p2p_kwh_per_yr"]), abs=1e-6)
+    passing = float(r["exchange_station_kwh_per_yr"])
+    assert pooled.get_title() == (f"station (pooled) + p2p\n{passing:,.0f} kWh/yr passed "
+                                  "through its bus")
