@@ -11,7 +11,12 @@ class InputError(ValueError):
 
 
 class SolveError(RuntimeError):
-    """The solver ended without a usable solution (infeasible, unbounded, no incumbent)."""
+    """The solver ended without a usable solution (infeasible, unbounded, no incumbent);
+    ``status`` is HiGHS's model status in words where one is known."""
+
+    def __init__(self, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class WriteError(OSError):

@@ -637,3 +637,17 @@ def stored_system(attrs: Mapping[str, Any], where: str) -> System | None:
         raise InputError(f"{where}: attribute 'system_config': expected the JSON of a "
                          "system") from None
     return system_from_dict(data, where=f"{where}: system_config")
+
+
+def why_unbounded(system: System) -> str:
+    """The likely cause of an unbounded plan, in words: a negative buy price in a step where
+    a microgrid can import without limit pays for every kWh bought, and storage losses (or
+    simultaneous charge and discharge) can burn what is bought."""
+    negative = [t for t, p in enumerate(system.tariff.price_buy_per_kwh) if p < 0]
+    unlimited = [mg.name for mg in system.microgrids if mg.import_limit_kw is None]
+    if negative and unlimited:
+        return (f"tariff.price_buy_per_kwh is negative at step(s) {negative[:5]}, where "
+                f"{unlimited} import without limit: every kWh bought pays and storage losses "
+                "can burn it (set import_limit_kw, or prices >= 0)")
+    return ("no cause found in the data (prices, limits); please report it with the system "
+            "file")

@@ -11,7 +11,8 @@ scenario step (mean power over each step):
 3. exact duplicate timestamps are averaged; at a daylight-saving fold they are recorded as
    ``dst_fold``, elsewhere as ``duplicate`` (:func:`merge_duplicates`);
 4. the step is inferred from the timestamps; irregular steps, time going backwards, steps
-   not on the step grid from midnight, and a step that does not divide ``step_h`` are errors
+   not on the step grid from midnight, a switch to a coarser resolution (four or more equal
+   steps longer than the file's), and a step that does not divide ``step_h`` are errors
    (:func:`infer_step`);
 5. tiny negatives down to ``-negative_tolerance`` are clipped to 0, more negative is an error
    (:func:`clip_negatives`);
@@ -338,6 +339,13 @@ def infer_step(index: pd.DatetimeIndex, origin: Origin, step_h: float) -> pd.Tim
                            f"one regular step of {_span(pd.Timedelta(step))} (gaps as whole "
                            "multiples)", f"{_span(pd.Timedelta(int(diff[k - 1])))} after "
                            f"{index[k - 1]}")
+    coarse = _coarser_run(diff, step)
+    if coarse is not None:
+        raise origin.error(origin.time_column, _at(index, coarse + 1),
+                           f"one resolution of {_span(pd.Timedelta(step))} throughout (gaps "
+                           "are filled by interpolation, a change of resolution is not)",
+                           f"{_span(pd.Timedelta(int(diff[coarse])))} steps from "
+                           f"{index[coarse]} on")
     off = np.flatnonzero((t - index.normalize().asi8) % step != 0)
     if off.size:
         raise origin.error(origin.time_column, _at(index, int(off[0])),
@@ -349,6 +357,23 @@ def infer_step(index: pd.DatetimeIndex, origin: Origin, step_h: float) -> pd.Tim
         raise origin.error(origin.time_column, "all rows",
                            f"a step that divides step_h = {step_h} h", _span(pd.Timedelta(step)))
     return pd.Timedelta(step)
+
+
+#: Consecutive equal steps longer than a file's step that mean its resolution changed.
+COARSER_RUN = 4
+
+
+def _coarser_run(diff: np.ndarray, step: int) -> int | None:
+    """The index of the first of :data:`COARSER_RUN` consecutive equal differences longer
+    than ``step`` (a file that switches to a coarser resolution), else ``None``."""
+    longer = diff > step
+    same = np.r_[False, diff[1:] == diff[:-1]]
+    run = 0
+    for k in range(diff.size):
+        run = run + 1 if longer[k] and (run == 0 or same[k]) else int(longer[k])
+        if run >= COARSER_RUN:
+            return k - COARSER_RUN + 1
+    return None
 
 
 def clip_negatives(frame: pd.DataFrame, tolerance: float, origin: Origin,

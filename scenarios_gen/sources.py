@@ -108,13 +108,19 @@ def _read_csv(path: Path, columns: list[str], dtype: dict | None = None,
 
 
 def _column_maps(system: System, required: tuple[str, ...] = ("load_kw",)) -> None:
-    """Check that every microgrid names a column for each ``required`` quantity."""
+    """Check that every microgrid names a column for each ``required`` quantity, and for
+    ``pv_pu`` (``wind_pu``) when it has PV (wind) capacity."""
     for mg in system.microgrids:
         for q in required:
             if q not in mg.columns:
                 raise InputError(f"microgrid {mg.name!r}: columns.{q}: expected the name of "
                                  f"the {q} column for history source "
                                  f"{system.history.source!r}, got {dict(mg.columns)}")
+        for kind in ("pv", "wind"):
+            if getattr(mg, f"{kind}_kw") > 0 and f"{kind}_pu" not in mg.columns:
+                raise InputError(f"microgrid {mg.name!r}: {kind}_kw = "
+                                 f"{getattr(mg, f'{kind}_kw')} but columns has no {kind}_pu: "
+                                 f"name its availability column or set {kind}_kw = 0")
 
 
 def _pu_columns(system: System) -> list[str]:
@@ -172,12 +178,15 @@ def _check_simbench_profiles(system: System, loads: list[str], res: list[str]) -
             raise InputError(f"microgrid {mg.name!r}: load_profile: expected a SimBench load "
                              f"profile for history source 'simbench', one of {loads}")
         _check_profile(mg.name, "load_profile", mg.load_profile, loads)
-        _check_profile(mg.name, "pv_profile", mg.pv_profile, res)
-        _check_profile(mg.name, "wind_profile", mg.wind_profile, res)
+        _check_profile(mg.name, "pv_profile", mg.pv_profile,
+                       [p for p in res if p.startswith("PV")])
+        _check_profile(mg.name, "wind_profile", mg.wind_profile,
+                       [p for p in res if p.startswith("WP")])
         for kind in ("pv", "wind"):
             if getattr(mg, f"{kind}_kw") > 0 and getattr(mg, f"{kind}_profile") is None:
-                logger.warning("microgrid %r: %s_kw > 0 but no %s_profile; availability 0",
-                               mg.name, kind, kind)
+                raise InputError(f"microgrid {mg.name!r}: {kind}_kw = {getattr(mg, f'{kind}_kw')}"
+                                 f" but no {kind}_profile: name its SimBench profile or set "
+                                 f"{kind}_kw = 0")
 
 
 def _clean_simbench_file(folder: Path, file_name: str, columns: list[str], pu: list[str],

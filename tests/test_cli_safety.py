@@ -269,3 +269,22 @@ def test_help_loads_no_solver_code() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_unbounded_plan_names_its_cause(inputs: tuple[Path, Path], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    """A negative buy price with no import limit pays for every kWh bought, which lossy
+    storage burns: HiGHS's 'Unbounded' comes with that cause."""
+    system, scen = inputs
+    text = system.read_text().replace("[tariff]\n", "[tariff]\nprice_sell_per_kwh = -0.2\n")
+    text = text.replace('price_buy_per_kwh = [' + ", ".join(["0.1"] * 12 + ["0.5"] * 12) + "]",
+                        "price_buy_per_kwh = -0.1\nvoll_per_kwh = 10")
+    negative = tmp_path / "negative.toml"
+    negative.write_text(text)
+    out = tmp_path / "r.nc"
+    assert main(["-q", "plan", str(negative), "-s", str(scen), "-o", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert ("HiGHS ended with 'Unbounded' on 'extensive form (individual)': tariff."
+            "price_buy_per_kwh is negative at step(s) [0], where ['a'] import without limit"
+            ) in err
+    assert not out.exists()

@@ -10,6 +10,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from framework.architecture import architecture
+from framework.errors import SolveError
 from framework.model import (
     build_extensive_model,
     check_scenarios_match,
@@ -20,7 +21,7 @@ from framework.model import (
 )
 from framework.results import combine_modes, mode_result, provenance
 from framework.solve.highs import SecondObjective, highs_version, solve_highs
-from framework.system import System
+from framework.system import System, why_unbounded
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,13 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
     build_s = time.perf_counter() - start
     log.info("%s: extensive form of %d scenarios built in %.2f s", mode, len(data), build_s)
     second = least_exchange(model, mode)
-    info = solve_highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
-                       second=second)
+    try:
+        info = solve_highs(model, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+                           second=second)
+    except SolveError as err:
+        if err.status is not None and "nbounded" in err.status:
+            raise SolveError(f"{err}: {why_unbounded(system)}", err.status) from None
+        raise
     log.info("%s: HiGHS %s in %.2f s, objective %.6g", mode, info.termination, info.wall_s,
              info.objective)
     if second is not None and info.second_s is None:

@@ -124,7 +124,7 @@ def solve_highs(model: pyo.Block, time_limit_s: float | None = None,
         limit = (f" (time limit {settings.option_value(h, 'time_limit'):.3g} s)"
                  if status == highspy.HighsModelStatus.kTimeLimit else "")
         raise SolveError(f"HiGHS ended with '{h.modelStatusToString(status)}'{limit} on "
-                         f"{model.name}")
+                         f"{model.name}", status=h.modelStatusToString(status))
     objective = info.objective_function_value + offset
     bound = info.mip_dual_bound + offset if lp.integrality_ else objective
     solution = h.getSolution().col_value

@@ -102,6 +102,17 @@ def test_irregular_step_names_first_offending_time(tmp_path):
            "5 min after 2016-01-01 07:15")
 
 
+def test_a_switch_to_a_coarser_resolution_is_an_error(tmp_path):
+    rows = _rows(days=1) + [r for k, r in enumerate(_rows(start="2016-01-02", days=2))
+                            if k % 4 == 0]  # 15-min rows, then hourly ones
+    _error(_write(tmp_path, rows), "'time'", "one resolution of 15 min throughout",
+           "1 h steps from 2016-01-02 00:00")
+    # a single gap of the same length is a gap, filled as before
+    rows = _rows()
+    del rows[40:43]
+    _clean(_write(tmp_path, rows, "gap.csv"))
+
+
 def test_time_going_backwards_is_an_error(tmp_path):
     rows = _rows()
     rows[40], rows[41] = rows[41], rows[40]

@@ -93,6 +93,29 @@ def test_simbench_unknown_profile_lists_available(tmp_path):
         load_history(system)
 
 
+def test_simbench_profile_of_the_wrong_kind_is_an_error(tmp_path):
+    system = _system(tmp_path, {}, [{"name": "x", "load_profile": "H0-A", "wind_kw": 5.0,
+                                     "wind_profile": "PV3"}])
+    with pytest.raises(InputError, match=r"'x': wind_profile: unknown SimBench profile 'PV3'; "
+                       r"available: \['WP1'"):
+        load_history(system)
+
+
+@pytest.mark.parametrize("kind", ["pv", "wind"])
+def test_simbench_capacity_without_a_profile_is_an_error(tmp_path, kind):
+    system = _system(tmp_path, {}, [{"name": "x", "load_profile": "H0-A", f"{kind}_kw": 5.0}])
+    with pytest.raises(InputError, match=f"'x': {kind}_kw = 5.0 but no {kind}_profile"):
+        load_history(system)
+
+
+def test_csv_capacity_without_a_column_is_an_error(tmp_path):
+    _frame().rename_axis("time").to_csv(tmp_path / "h.csv")
+    system = _system(tmp_path, {"source": "csv", "path": "h.csv"}, [
+        {"name": "A", "pv_kw": 100.0, "columns": {"load_kw": "load_a"}}])
+    with pytest.raises(InputError, match="'A': pv_kw = 100.0 but columns has no pv_pu"):
+        load_history(system)
+
+
 def test_simbench_needs_a_load_profile(tmp_path):
     system = _system(tmp_path, {}, [{"name": "x", "peak_load_kw": 10.0}])
     with pytest.raises(InputError, match="'x': load_profile"):
