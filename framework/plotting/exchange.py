@@ -22,6 +22,7 @@ from framework.plotting.plan import THOUSANDS, _legend
 from framework.plotting.style import (
     DOUBLE_COLUMN_IN,
     PALETTE,
+    flag_uncertified,
     mode_label,
     new_figure,
     shade,
@@ -124,4 +125,4 @@ def plot_exchange(ds: xr.Dataset) -> Figure:
             if k % ncols == 0:
                 ax.set_ylabel("energy (kWh/yr)")
         _legend(fig, list(axes.ravel()), "outside lower center", ncols=2)
-    return fig
+    return flag_uncertified(fig, ds)

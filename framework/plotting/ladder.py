@@ -20,7 +20,13 @@ from framework.ladder import (
     format_cost,
 )
 from framework.plotting.plan import THOUSANDS
-from framework.plotting.style import DOUBLE_COLUMN_IN, MODE_COLORS, new_figure, style
+from framework.plotting.style import (
+    DOUBLE_COLUMN_IN,
+    MODE_COLORS,
+    flag_uncertified,
+    new_figure,
+    style,
+)
 
 #: Colours of a share that saves, a share that costs (negative), and of a rung without an
 #: architecture colour (the end bars and the rungs take their architectures' colours).
@@ -100,4 +106,4 @@ def plot_ladder(ds: xr.Dataset) -> Figure:
         rungs.xaxis.set_major_locator(MaxNLocator(4))
         rungs.grid(axis="y", visible=False)
         rungs.legend(loc="lower right")
-    return fig
+    return flag_uncertified(fig, ds)

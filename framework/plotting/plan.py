@@ -23,12 +23,14 @@ from framework.plotting.style import (
     COST_LABELS,
     DOUBLE_COLUMN_IN,
     PALETTE,
+    flag_uncertified,
     mode_color,
     mode_label,
     new_figure,
     new_figure_rows,
     station_modes,
     style,
+    uncertified,
 )
 
 STORAGE_COST_TERMS = ("capex", "degradation", "fees")
@@ -285,7 +287,9 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
                "annual_cost"), "capacity and cost")
     modes = _modes(ds)
     storages = [str(k) for k in ds["storage"].values]
-    ticks = [mode_label(mode) for mode in modes]
+    flagged = uncertified(ds)
+    ticks = [mode_label(mode) + ("\nNOT CERTIFIED" if mode in flagged else "")
+             for mode in modes]
     rotation = {"rotation": 30, "ha": "right"} if len(modes) > 2 else {}
     terms = _cost_terms(ds)
     total = ds["annual_cost"].values
@@ -344,7 +348,7 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
                            f"with the {versus}" + (f",\nfrom {source}" if source else ""))
         _legend(top, list(capacity), "outside right upper", ncols=1)
         _legend(bottom, list(axes), "outside right upper", ncols=1)
-    return fig
+    return flag_uncertified(fig, ds)
 
 
 def _cost_terms(ds: xr.Dataset) -> dict[str, np.ndarray]:
@@ -426,4 +430,4 @@ def plot_out_of_sample(ds: xr.Dataset) -> Figure:
         ax.set_xlim(0, 100)
         ax.yaxis.set_major_formatter(THOUSANDS)
         ax.legend()
-    return fig
+    return flag_uncertified(fig, ds)

@@ -74,6 +74,32 @@ def mode_label(mode: str) -> str:
     return MODE_LABELS.get(mode, mode)
 
 
+def uncertified(ds: object) -> dict[str, str]:
+    """The architectures of a result whose cost is not certified, and why
+    (:func:`framework.results.certification`)."""
+    from framework.results import certification
+
+    if "mode" not in getattr(ds, "dims", {}):
+        return {}
+    out = {}
+    for mode in ds["mode"].values:
+        ok, why = certification(ds.sel(mode=mode))
+        if not ok:
+            out[str(mode)] = why
+    return out
+
+
+def flag_uncertified(fig: Figure, ds: object) -> Figure:
+    """Write NOT CERTIFIED in red above the figure when a cost it draws is not proven: the
+    architectures and why (a limit reached, no finite bound). Returns ``fig``."""
+    flagged = uncertified(ds)
+    if flagged:
+        text = "; ".join(f"{mode_label(m)}: {why}" for m, why in flagged.items())
+        fig.text(0.005, 0.995, f"NOT CERTIFIED: {text}", color="#CC3311", fontsize=7,
+                 fontweight="bold", ha="left", va="top")
+    return fig
+
+
 def station_modes(modes: list[str]) -> list[str]:
     """The architectures among ``modes`` with a shared station (``accounts``, ``pooled``,
     with or without ``+p2p``; names that are no architecture are left out)."""

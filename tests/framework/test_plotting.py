@@ -426,3 +426,25 @@ def test_exchange_bars_are_the_annual_energies(exchanged) -> None:
     passing = float(r["exchange_station_kwh_per_yr"])
     assert pooled.get_title() == (f"station (pooled) + p2p\n{passing:,.0f} kWh/yr passed "
                                   "through its bus")
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.texts] + [
+        t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
+
+
+def test_figures_flag_costs_that_are_not_certified(plan) -> None:
+    """A mode stopped at a time limit is marked NOT CERTIFIED in the figures that draw its
+    cost, with the reason; a certified result carries no such mark."""
+    assert not any("NOT CERTIFIED" in t for t in _texts(plot_capacity_cost(plan)))
+    stopped = plan.copy()
+    stopped["termination"] = stopped["termination"].copy(
+        data=["optimal" if m == "individual" else "maxTimeLimit"
+              for m in stopped["mode"].values])
+    fig = plot_capacity_cost(stopped)
+    texts = _texts(fig)
+    assert [t for t in fig.texts if t.get_text().startswith("NOT CERTIFIED")][0].get_text() \
+        == "NOT CERTIFIED: station (accounts): ended with 'maxTimeLimit'"
+    # the accounts tick of each of the four panels (energy, power, costs, storage costs)
+    assert sum("NOT CERTIFIED" in t for t in texts if "\n" in t) == 4
+    assert any(t.startswith("NOT CERTIFIED") for t in _texts(plot_out_of_sample(stopped)))
