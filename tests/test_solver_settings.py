@@ -141,7 +141,7 @@ def test_cli_solver_log_options_and_provenance(inputs: tuple[Path, Path],
     text = log_file.read_text()
     assert text.startswith("kept\n")  # appended, never overwritten
     # one log per architecture, each solved without presolve
-    assert text.count("Running HiGHS") == 2
+    assert text.count("Model status") == 2
     assert text.count("Solving LP without presolve") == 2
     with xr.open_dataset(out) as ds:
         assert json.loads(ds.attrs["solver_settings"]) == {
