@@ -109,12 +109,18 @@ class SampledShapley:
         sum to ``c(N)`` exactly, since each order's marginal costs do).
     std_error : dict
         Standard error of each estimate, ``s_i / sqrt(m)`` (``s_i``: sample standard
-        deviation of ``i``'s marginal costs, ``m``: number of orders).
+        deviation of ``i``'s samples, ``m``: number of samples: the orders, or with
+        stratified orders the groups of ``n`` (:func:`draw_orders`), each group's mean one
+        sample).
     ci_low, ci_high : dict
-        Normal-approximation confidence interval ``estimate -+ z * std_error`` with
-        ``z = Phi^-1((1 + confidence) / 2)``; it shrinks as ``1 / sqrt(m)``.
+        Confidence interval ``estimate -+ q * std_error``, ``q`` the normal quantile
+        ``Phi^-1((1 + confidence) / 2)`` (or Student's with ``m - 1`` degrees of freedom,
+        :func:`summarize`); it shrinks as ``1 / sqrt(m)``.
     n_permutations, seed : int
+        Orders used and their seed.
     confidence : float
+    stratified : bool
+        Whether the orders came in stratified groups (:func:`draw_orders`).
     """
 
     estimate: Allocation
@@ -124,16 +130,53 @@ class SampledShapley:
     n_permutations: int
     seed: int
     confidence: float
+    stratified: bool = False
 
 
-def sample_permutations(players: Sequence[str], n_permutations: int, seed: int
-                        ) -> list[tuple[str, ...]]:
-    """``n_permutations`` random orders of ``players`` from ``numpy.random.default_rng(seed)``."""
+def draw_orders(rng: np.random.Generator, players: Sequence[str], count: int,
+                stratified: bool = False) -> list[tuple[str, ...]]:
+    """``count`` random orders of ``players`` from ``rng``.
+
+    With ``stratified`` (``count`` a multiple of ``n``) they come in groups of ``n``, the
+    rows of a random Latin square: with random permutations ``sigma``, ``rho`` of
+    ``0..n-1``, order ``s`` puts player ``j`` at position ``rho[(sigma[j] + s) mod n]``.
+    Each order is uniformly random, and within a group each player takes each position
+    exactly once: stratified sampling by position (the size of the coalition a player
+    joins), one draw per stratum (:func:`latin_group`).
+    """
+    n = len(players)
+    if not stratified:
+        return [tuple(players[j] for j in rng.permutation(n)) for _ in range(count)]
+    out = []
+    for _ in range(count // n):
+        out += latin_group(players, rng.permutation(n), rng.permutation(n))
+    return out
+
+
+def latin_group(players: Sequence[str], sigma: Sequence[int], rho: Sequence[int]
+                ) -> list[tuple[str, ...]]:
+    """The ``n`` orders of :func:`draw_orders`' group ``(sigma, rho)``: order ``s`` has
+    player ``j`` at position ``rho[(sigma[j] + s) mod n]``."""
+    n = len(players)
+    out = []
+    for s in range(n):
+        order = [""] * n
+        for j, p in enumerate(players):
+            order[rho[(sigma[j] + s) % n]] = p
+        out.append(tuple(order))
+    return out
+
+
+def sample_permutations(players: Sequence[str], n_permutations: int, seed: int,
+                        stratified: bool = False) -> list[tuple[str, ...]]:
+    """``n_permutations`` random orders of ``players`` from ``numpy.random.default_rng(seed)``
+    (:func:`draw_orders`)."""
     if n_permutations < 2:
         raise InputError(f"n_permutations: expected at least 2, got {n_permutations}")
-    rng = np.random.default_rng(seed)
-    return [tuple(players[j] for j in rng.permutation(len(players)))
-            for _ in range(n_permutations)]
+    if stratified and n_permutations % len(players):
+        raise InputError(f"n_permutations: expected a multiple of the {len(players)} players "
+                         f"with stratified orders (groups of n), got {n_permutations}")
+    return draw_orders(np.random.default_rng(seed), players, n_permutations, stratified)
 
 
 def permutation_coalitions(orders: Iterable[Sequence[str]]) -> set[Coalition]:
@@ -141,41 +184,78 @@ def permutation_coalitions(orders: Iterable[Sequence[str]]) -> set[Coalition]:
     return {frozenset(order[:k]) for order in orders for k in range(1, len(order) + 1)}
 
 
+def marginal_costs(cost: Callable[[Coalition], float], players: Sequence[str],
+                   orders: Sequence[Sequence[str]]) -> np.ndarray:
+    """``(orders, players)`` array of ``c(P_i + i) - c(P_i)`` (``P_i``: the players before
+    ``i`` in the order); ``cost`` is asked once per prefix, never for the empty set."""
+    index = {p: j for j, p in enumerate(players)}
+    out = np.empty((len(orders), len(players)))
+    for r, order in enumerate(orders):
+        before = 0.0
+        for k, p in enumerate(order):
+            now = float(cost(frozenset(order[:k + 1])))
+            out[r, index[p]] = now - before
+            before = now
+    return out
+
+
+def shapley_samples(marginal: np.ndarray, stratified: bool) -> np.ndarray:
+    """The independent samples of :func:`marginal_costs`: one per order, or with stratified
+    orders (consecutive groups of ``n``, :func:`draw_orders`) the mean of each group."""
+    if not stratified:
+        return marginal
+    n = marginal.shape[1]
+    return marginal.reshape(-1, n, n).mean(axis=1)
+
+
+def summarize(samples: np.ndarray, players: Sequence[str], n_permutations: int, seed: int,
+              confidence: float, stratified: bool, student: bool = False) -> SampledShapley:
+    """Mean, standard error and confidence interval of the samples (rows): normal, or with
+    ``student`` Student's t with ``m - 1`` degrees of freedom (valid for few samples)."""
+    if not 0 < confidence < 1:
+        raise InputError(f"confidence: expected a value in (0, 1), got {confidence}")
+    m = samples.shape[0]
+    mean = samples.mean(axis=0)
+    se = (samples.std(axis=0, ddof=1) / math.sqrt(m) if m > 1
+          else np.full(len(players), math.inf))
+    if student and m > 1:
+        from scipy import stats  # here only: scipy.stats loads slowly
+
+        q = float(stats.t.ppf(0.5 + confidence / 2, m - 1))
+    else:
+        q = NormalDist().inv_cdf(0.5 + confidence / 2)
+
+    def named(a: np.ndarray) -> Allocation:
+        return {p: float(a[j]) for j, p in enumerate(players)}
+
+    return SampledShapley(named(mean), named(se), named(mean - q * se), named(mean + q * se),
+                          n_permutations, seed, confidence, stratified)
+
+
 def sampled_shapley(game: Game | Callable[[Coalition], float], players: Sequence[str],
-                    n_permutations: int, seed: int, confidence: float = 0.95
-                    ) -> SampledShapley:
+                    n_permutations: int, seed: int, confidence: float = 0.95,
+                    stratified: bool = False) -> SampledShapley:
     """Shapley value estimated from ``n_permutations`` random orders of the players.
 
     For each order ``pi``, player ``i`` costs ``c(P_i + i) - c(P_i)`` (``P_i``: the players
     before ``i``); the estimate is the mean over orders. ``game`` is a mapping or a function
     of a coalition; only the prefixes of the sampled orders are looked up
-    (:func:`permutation_coalitions`), so larger games need not be solved in full.
+    (:func:`permutation_coalitions`), so larger games need not be solved in full. With
+    ``stratified`` the orders come in groups where each player takes each position once
+    (:func:`draw_orders`), each group's mean one sample (:mod:`framework.game.sampling`
+    measures the variance saved).
     """
-    if not 0 < confidence < 1:
-        raise InputError(f"confidence: expected a value in (0, 1), got {confidence}")
     value = game if callable(game) else game.__getitem__
-    orders = sample_permutations(players, n_permutations, seed)
-    cache: dict[Coalition, float] = {frozenset(): 0.0}
+    orders = sample_permutations(players, n_permutations, seed, stratified)
+    cache: dict[Coalition, float] = {}
 
     def cost(c: Coalition) -> float:
         if c not in cache:
             cache[c] = float(value(c))
         return cache[c]
 
-    index = {p: j for j, p in enumerate(players)}
-    marginal = np.empty((n_permutations, len(players)))
-    for r, order in enumerate(orders):
-        for k, p in enumerate(order):
-            marginal[r, index[p]] = cost(frozenset(order[:k + 1])) - cost(frozenset(order[:k]))
-    mean = marginal.mean(axis=0)
-    se = marginal.std(axis=0, ddof=1) / math.sqrt(n_permutations)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-
-    def named(a: np.ndarray) -> Allocation:
-        return {p: float(a[j]) for j, p in enumerate(players)}
-
-    return SampledShapley(named(mean), named(se), named(mean - z * se), named(mean + z * se),
-                          n_permutations, seed, confidence)
+    samples = shapley_samples(marginal_costs(cost, players, orders), stratified)
+    return summarize(samples, players, n_permutations, seed, confidence, stratified)
 
 
 def _solve_lp(cost: np.ndarray, rows: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,19 @@ def find_mpiexec() -> str:
         "mpiexec")
     assert found is not None, "mpiexec not found: install the 'mpi' extra (pip install -e .[all])"
     return found
+
+
+def run_on_ranks(tmp_path: Path, script: str, ranks: int = 2, timeout: float = 300) -> Any:
+    """Run ``script`` (Python text that writes JSON to ``sys.argv[1]`` on rank 0) under
+    ``mpiexec -n ranks python -m mpi4py`` from the repository root; returns the JSON."""
+    path, out = tmp_path / "mpi_script.py", tmp_path / "mpi_out.json"
+    path.write_text(script)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([find_mpiexec(), "-n", str(ranks), sys.executable, "-m", "mpi4py", str(path),
+                    str(out)], cwd=root, env=env, check=True, timeout=timeout,
+                   capture_output=True)
+    return json.loads(out.read_text())
 
 
 def make_system(microgrids: list[dict[str, Any]], step_h: float = 1.0, **sections: Any) -> System:

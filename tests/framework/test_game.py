@@ -6,9 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,7 @@ from framework.game import (
 )
 from framework.game.values import deal
 from framework.solve import ef
-from tests.framework.conftest import LOSSLESS, find_mpiexec, make_scenarios, make_system
+from tests.framework.conftest import LOSSLESS, make_scenarios, make_system, run_on_ranks
 
 f = frozenset
 
@@ -442,15 +439,7 @@ if rank_zero():
 
 
 def test_coalition_values_on_two_ranks(tmp_path: Path) -> None:
-    script = tmp_path / "values.py"
-    script.write_text(MPI_SCRIPT)
-    out = tmp_path / "out.json"
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    subprocess.run([find_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(script),
-                    str(out)], cwd=root, env=env, check=True, timeout=180,
-                   capture_output=True)
-    result = json.loads(out.read_text())
+    result = run_on_ranks(tmp_path, MPI_SCRIPT, timeout=180)
     assert result["ranks"] == 2 and result["solved"] == 7
     assert len(result["per_rank"]) == 2 and min(result["per_rank"]) > 0  # both worked
     serial = coalition_values(*tiny())

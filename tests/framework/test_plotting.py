@@ -443,8 +443,8 @@ def test_figures_flag_costs_that_are_not_certified(plan) -> None:
               for m in stopped["mode"].values])
     fig = plot_capacity_cost(stopped)
     texts = _texts(fig)
-    assert [t for t in fig.texts if t.get_text().startswith("NOT CERTIFIED")][0].get_text() \
-        == "NOT CERTIFIED: station (accounts): ended with 'maxTimeLimit'"
+    assert next(t.get_text() for t in fig.texts if t.get_text().startswith("NOT CERTIFIED")
+                ) == "NOT CERTIFIED: station (accounts): ended with 'maxTimeLimit'"
     # the accounts tick of each of the four panels (energy, power, costs, storage costs)
     assert sum("NOT CERTIFIED" in t for t in texts if "\n" in t) == 4
     assert any(t.startswith("NOT CERTIFIED") for t in _texts(plot_out_of_sample(stopped)))
