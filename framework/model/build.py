@@ -241,6 +241,11 @@ def define_accounts(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float) -> No
     - discharge[i,t] / eta_d)``; together ``sum_i acc[i,t] <= (soc_max - soc_min) * E``;
     ``sum_i charge[i,t] <= P``, ``sum_i discharge[i,t] <= P``. The station's state of charge
     is ``soc[t] = soc_min * E + sum_i acc[i,t]``.
+
+    Per-account limits (a lease, :mod:`framework.lease`), where the first-stage block has
+    ``account_energy_kwh[i]`` and ``account_power_kw[i]``:
+    ``acc[i,t] <= (soc_max - soc_min) * e_i``, ``charge[i,t] <= q_i``,
+    ``discharge[i,t] <= q_i``.
     """
     keep = (1.0 - tech.self_discharge_per_h) ** dt
     last = len(d.T) - 1
@@ -257,6 +262,13 @@ def define_accounts(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float) -> No
         b.discharge_kw[i, t] for i in b.I) <= fs.cap_power_kw[k])
     d.soc_kwh = pyo.Expression(fs.K, d.T, rule=lambda b, k, t: tech.soc_min_frac
                                * fs.cap_energy_kwh[k] + sum(b.account_kwh[i, t] for i in b.I))
+    if hasattr(fs, "account_energy_kwh"):
+        d.account_max = pyo.Constraint(d.I, d.T, rule=lambda b, i, t: (
+            b.account_kwh[i, t] <= usable * fs.account_energy_kwh[i]))
+        d.account_charge_max = pyo.Constraint(d.I, d.T, rule=lambda b, i, t: (
+            b.charge_kw[i, t] <= fs.account_power_kw[i]))
+        d.account_discharge_max = pyo.Constraint(d.I, d.T, rule=lambda b, i, t: (
+            b.discharge_kw[i, t] <= fs.account_power_kw[i]))
 
 
 def define_pooled_station(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float) -> None:

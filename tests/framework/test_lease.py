@@ -1,6 +1,6 @@
-"""The leasing business model: the transformed system (no solver), a best response (an
-account of an accounts station) and the price sweep on a tiny system computed by hand, and
-the ``sesplan lease`` command."""
+"""The leasing baseline (:mod:`framework.lease.baseline`, the partition sweep): the
+transformed system (no solver), a best response (an account of an accounts station) and the
+price sweep on a tiny system computed by hand, and the ``sesplan lease`` command."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from framework.cli import main
 from framework.errors import InputError
 from framework.game.values import Task, solve_coalition
-from framework.lease import default_prices, lease_summary, lease_sweep, lease_system
+from framework.lease.baseline import default_prices, lease_summary, lease_sweep, lease_system
 from framework.system import default_system
 from tests.framework.conftest import LOSSLESS, make_scenarios, make_system
 

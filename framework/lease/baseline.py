@@ -1,4 +1,8 @@
-"""Leasing business model: a third-party station leases energy accounts to the microgrids.
+"""Baseline of the leasing game: a price sweep over partitions, without operator sizing.
+
+This is the model that :mod:`framework.lease` replaces (kept as a baseline to compare with):
+the operator chooses no capacity (the station is the sum of the partitions, no overbooking),
+and the microgrids pay the wear at cost.
 
 An operator builds an ``accounts`` station (``docs/formulation.md``, "Leasing on accounts")
 and leases each microgrid ``i`` a partition: energy ``E_i`` (kWh of station capacity) and
@@ -53,17 +57,16 @@ import xarray as xr
 
 from framework.errors import InputError
 from framework.game.values import Task, rank_zero, solve_tasks
+from framework.lease.model import (
+    LEASE_ARCHITECTURE,
+    STANDALONE_ARCHITECTURE,
+    check_lease_planning,
+)
 from framework.model import check_scenarios_match
 from framework.results import provenance
 from framework.system import System
 
 log = logging.getLogger(__name__)
-
-#: What a lease is: an energy account of a shared station.
-LEASE_ARCHITECTURE = "accounts"
-#: What a microgrid that does not lease does: build its own battery.
-STANDALONE_ARCHITECTURE = "individual"
-
 
 def lease_system(system: System, energy_price: float, power_price: float) -> System:
     """The system on which a microgrid's best response to the lease prices is its
@@ -86,19 +89,6 @@ def lease_system(system: System, energy_price: float, power_price: float) -> Sys
         om_fraction_per_yr=0.0, energy_min_kwh=None, module_energy_kwh=None,
         module_power_kw=None, fixed_cost=0.0)
     return replace(system, storage=storage, shared=replace(system.shared, capex_multiplier=1.0))
-
-
-def check_lease_planning(system: System) -> None:
-    """A lease is an account of an ``accounts`` station without ``p2p`` exchange; any other
-    planning choice is an :class:`InputError` that says how to choose accounts."""
-    planning = system.planning
-    if planning.shared_architecture != LEASE_ARCHITECTURE:
-        raise InputError(
-            f"planning: a lease is an energy account of an accounts station without direct "
-            f"exchange (station 'accounts', exchange 'none'); got station "
-            f"{planning.station!r}, exchange {planning.exchange!r}, under which each "
-            f"microgrid's best response would depend on the others' (choose --station "
-            f"accounts --exchange none)")
 
 
 def operator_unit_costs(system: System) -> tuple[float, float]:

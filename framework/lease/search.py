@@ -1,0 +1,190 @@
+"""The scalable method: a search over the price lattice whose every point is an exact
+market outcome.
+
+At prices ``p`` (:func:`evaluate`): each microgrid's best response ``V_i(p)`` (its LP,
+:class:`framework.lease.model.Follower`, re-solved from its last basis); it leases when
+``V_i(p) <= v_i`` (its own battery); then the operator's LP over the joint model chooses,
+among the responses that are optimal for every lessee (``c_i(p)' x_i <= V_i(p) + tol``),
+the one and the station that maximise its profit (the optimistic bilevel convention, as in
+the exact MILP). Price points are dealt to the MPI ranks (:func:`framework.game.values.deal`).
+
+The search (:func:`search_prices`): every point of a coarse sub-lattice, then a pattern
+search on the lattice from each of its best few points (the neighbours at distance ``step`` along every
+free axis and diagonal; the step halves when no neighbour is better, down to one level).
+``full=True`` evaluates every lattice point (brute force).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from framework.errors import SolveError
+from framework.game.values import deal, world
+from framework.lease.model import Follower, LeaseGame, Outcome, outcome
+from framework.solve import lp
+
+log = logging.getLogger(__name__)
+
+Index = tuple[int, int, int]
+
+
+class Evaluator:
+    """Market outcomes at price points, with one warm follower instance per microgrid."""
+
+    def __init__(self, game: LeaseGame) -> None:
+        self.game = game
+        self.followers = [Follower(game, i) for i in range(game.n)]
+
+    def __call__(self, prices: tuple[float, float, float]) -> Outcome:
+        return evaluate(self.game, prices, self.followers)
+
+
+def evaluate(game: LeaseGame, prices: tuple[float, float, float],
+             followers: list[Follower] | None = None) -> Outcome:
+    """The market outcome at ``prices`` (see the module docstring).
+
+    Raises
+    ------
+    SolveError
+        If the station cannot serve the lessees' responses (bounds on the station).
+    """
+    followers = followers or [Follower(game, i) for i in range(game.n)]
+    values = np.array([f.value(prices) for f in followers])
+    tol = np.array([game.tol(i) for i in range(game.n)])
+    participates = values <= game.standalone + tol
+    if not participates.any():
+        return outcome(game, prices, participates, None)
+    on = np.flatnonzero(participates)
+    costs = [game.price_cost(i, prices) for i in on]
+    revenue = sum(costs) - np.where(np.isin(game.owner, on), game.operating, 0.0)
+    cost = game.station_cost + game.wear_per_kwh * game.throughput - revenue
+    upper = game.col_upper.copy()
+    off = np.flatnonzero(~participates)
+    upper[game.lease_energy[off]] = upper[game.lease_power[off]] = 0.0
+    matrix = sp.vstack([game.matrix, sp.csr_array(np.array(costs))], format="csr")
+    h = lp.new_highs(threads=1)
+    lp.pass_model(h, cost, game.col_lower, upper, matrix,
+                  np.concatenate([game.row_lower, np.full(on.size, -np.inf)]),
+                  np.concatenate([game.row_upper, values[on] + tol[on]]), game.integer)
+    if lp.run(h) != lp.Status.kOptimal:
+        raise SolveError(f"lease: the operator's problem at prices {prices} ended with "
+                         f"'{h.modelStatusToString(h.getModelStatus())}'")
+    return outcome(game, prices, participates, np.asarray(h.getSolution().col_value))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The evaluated points and the best of them.
+
+    Attributes
+    ----------
+    points : dict
+        ``{lattice index: Outcome}`` of every evaluated point.
+    best : tuple of int
+        The index of the largest profit (ties: the larger total saving, then the lower
+        index).
+    wall_s : float
+    ranks : int
+    """
+
+    points: dict[Index, Outcome]
+    best: Index
+    wall_s: float
+    ranks: int
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.points[self.best]
+
+
+def _best(points: dict[Index, Outcome], game: LeaseGame) -> Index:
+    tol = max(1e-9, 1e-7 * float(np.abs(game.standalone).sum()))
+    top = max(o.profit for o in points.values())
+    near = [k for k, o in points.items() if o.profit >= top - tol]
+    return max(near, key=lambda k: (points[k].saving.sum(), tuple(-v for v in k)))
+
+
+def evaluate_points(game: LeaseGame, indices: list[Index], comm: Any = None,
+                    evaluator: Evaluator | None = None) -> dict[Index, Outcome]:
+    """Outcomes at lattice ``indices``, dealt to the MPI ranks; the same on every rank."""
+    comm = world() if comm is None else comm
+    rank, size = comm.Get_rank(), comm.Get_size()
+    evaluator = evaluator or Evaluator(game)
+    owner = deal([1.0] * len(indices), size)
+    mine = {k: evaluator(game.box.prices(k)) for k, r in zip(indices, owner) if r == rank}
+    if size == 1:
+        return mine
+    merged: dict[Index, Outcome] = {}
+    for part in comm.allgather(mine):
+        merged.update(part)
+    return merged
+
+
+def coarse_levels(n: int, coarse: int) -> list[int]:
+    """At most ``coarse`` evenly spread levels of an axis of ``n`` (ends included)."""
+    return sorted({round(v) for v in np.linspace(0, n - 1, min(n, coarse))})
+
+
+def _pattern(game: LeaseGame, points: dict[Index, Outcome], best: Index, step: int,
+             comm: Any, evaluator: Evaluator) -> None:
+    """Pattern search from ``best``: move to the best neighbour at distance ``step`` (every
+    free axis and diagonal) while one is better, else halve the step, down to 1."""
+    shape = game.box.shape
+    free = [a for a in range(3) if shape[a] > 1]
+    moves = [d for d in itertools.product((-1, 0, 1), repeat=len(free)) if any(d)]
+    while step >= 1:
+        near = {best}
+        for d in moves:
+            k = list(best)
+            for a, s in zip(free, d):
+                k[a] = min(max(k[a] + s * step, 0), shape[a] - 1)
+            near.add(tuple(k))
+        new = sorted(near - set(points))
+        if new:
+            points.update(evaluate_points(game, new, comm, evaluator))
+        moved = _best({k: points[k] for k in near}, game)
+        if moved == best:
+            step //= 2
+        best = moved
+
+
+def search_prices(game: LeaseGame, *, coarse: int = 9, starts: int = 3, full: bool = False,
+                  comm: Any = None) -> SearchResult:
+    """Search the price lattice of ``game.box`` (see the module docstring).
+
+    Parameters
+    ----------
+    coarse : int
+        Levels per free axis of the first, exhaustive pass (at least 2).
+    starts : int
+        Pattern searches, from the best points of the first pass.
+    full : bool
+        Evaluate every lattice point (brute force) instead.
+    comm : mpi4py communicator, optional
+        Default ``MPI.COMM_WORLD``; every rank must call with the same arguments.
+    """
+    start = time.perf_counter()
+    comm = world() if comm is None else comm
+    shape = game.box.shape
+    evaluator = Evaluator(game)
+    levels = [list(range(n)) if full else coarse_levels(n, max(2, coarse)) for n in shape]
+    points = evaluate_points(game, list(itertools.product(*levels)), comm, evaluator)
+    spacing = max((lv[1] - lv[0] for lv in levels if len(lv) > 1), default=1)
+    ranked = sorted(points, key=lambda k: -points[k].profit)
+    for start_at in ([] if full else ranked[:max(1, starts)]):
+        _pattern(game, points, start_at, spacing // 2, comm, evaluator)
+    best = _best(points, game)
+    result = SearchResult(points, best, time.perf_counter() - start, comm.Get_size())
+    if comm.Get_rank() == 0:
+        o = result.outcome
+        log.info("lease search: %d of %d price points in %.1f s; best %s profit %.6g",
+                 len(points), int(np.prod(shape)), result.wall_s,
+                 tuple(round(p, 6) for p in o.prices), o.profit)
+    return result
