@@ -16,7 +16,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     station, the split of the saving, and leasing."""
     from framework.game import allocate, allocation_table
     from framework.ladder import ladder_table, solve_ladder
-    from framework.lease import lease_sweep, lease_table
+    from framework.lease import lease_game, lease_game_table
     from framework.plotting import figures_for, save_figure
     from framework.report import comparison_table, robustness_table
     from framework.results import write_result
@@ -59,14 +59,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
     write_result(allocation, out / "allocation.nc")
     print(f"\n5. the saving of sharing split among the microgrids -> {out / 'allocation.nc'}\n")
     print(allocation_table(allocation))
-    lease = lease_sweep(system, scenarios, grid=4)
+    lease = lease_game(system, scenarios, method="search")
     write_result(lease, out / "lease.nc")
-    print(f"\n6. a third-party station leasing partitions -> {out / 'lease.nc'}\n")
-    print(lease_table(lease))
+    print(f"\n6. a third-party operator prices and sizes a station, each microgrid leases or "
+          f"keeps its own battery (leader-follower game, price search) -> {out / 'lease.nc'}\n")
+    print(lease_game_table(lease))
     written = []
     for ds, names in ((result, ["representative_days", "soc", "capacity_cost"]),
                       (ladder, ["ladder", "exchange"]), (robust, ["bound_convergence"]),
-                      (allocation, ["allocation"])):
+                      (allocation, ["allocation"]), (lease, ["lease_game"])):
         for name, fig in figures_for(ds, names).items():
             written += save_figure(fig, out / "figures" / name, f"sesplan demo: {name}")
     print(f"\n7. figures (PDF and PNG) -> {out / 'figures'}: "

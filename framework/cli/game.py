@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from framework.cli.common import (
     check_output,
     floats,
+    given,
     log,
     mpi_root,
     print_json,
     system_and_scenarios,
 )
+from framework.errors import InputError
 
 
 def cmd_allocate(args: argparse.Namespace) -> None:
@@ -35,22 +38,65 @@ def cmd_allocate(args: argparse.Namespace) -> None:
         print(allocation_table(ds))
 
 
+#: Options of ``sesplan lease`` that only some methods read, and those methods.
+LEASE_OPTIONS = {"energy_price_bounds": ("search", "exact", "both"),
+                 "power_price_bounds": ("search", "exact", "both"),
+                 "fee_bounds": ("search", "exact", "both"),
+                 "levels": ("search", "exact", "both"), "coarse": ("search", "both"),
+                 "starts": ("search", "both"), "full": ("search", "both"),
+                 "energy_prices": ("baseline",), "power_prices": ("baseline",),
+                 "grid": ("baseline",)}
+
+
+def _bounds(text: str | None, option: str) -> tuple[float, float] | None:
+    values = floats(text, option)
+    if values is not None and len(values) != 2:
+        raise InputError(f"{option}: expected LO,HI (two numbers), got {text!r}")
+    return None if values is None else (values[0], values[1])
+
+
 def cmd_lease(args: argparse.Namespace) -> None:
-    """``sesplan lease``: best responses to lease prices and the operator's profit."""
-    from framework.lease import lease_summary, lease_sweep, lease_table
+    """``sesplan lease``: the leasing game's equilibrium (or the baseline sweep)."""
+    from framework.lease import (
+        default_price_box,
+        lease_game,
+        lease_game_summary,
+        lease_game_table,
+        lease_summary,
+        lease_sweep,
+        lease_table,
+    )
     from framework.results import write_result
 
+    for name, methods in LEASE_OPTIONS.items():
+        if getattr(args, name) is not None and args.method not in methods:
+            raise InputError(f"--{name.replace('_', '-')}: applies to --method "
+                             f"{' or '.join(methods)}, not --method {args.method}")
     root = mpi_root(args)
     check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
-    ds = lease_sweep(*system_and_scenarios(args),
-                     floats(args.energy_prices, "--energy-prices"),
-                     floats(args.power_prices, "--power-prices"), grid=args.grid,
-                     cache_dir=args.cache, time_limit_s=args.time_limit)
+    system, scenarios = system_and_scenarios(args)
+    if args.method == "baseline":
+        ds = lease_sweep(system, scenarios, floats(args.energy_prices, "--energy-prices"),
+                         floats(args.power_prices, "--power-prices"),
+                         **given(grid=args.grid), cache_dir=args.cache,
+                         time_limit_s=args.time_limit)
+        summary, table = lease_summary, lease_table
+    else:
+        default = default_price_box(system, **given(levels=args.levels))
+        box = dataclasses.replace(default, **given(
+            energy=_bounds(args.energy_price_bounds, "--energy-price-bounds"),
+            power=_bounds(args.power_price_bounds, "--power-price-bounds"),
+            fee=_bounds(args.fee_bounds, "--fee-bounds")))
+        ds = lease_game(system, scenarios, method=args.method, box=box,
+                        **given(coarse=args.coarse, starts=args.starts, full=args.full,
+                                mip_rel_gap=args.mip_rel_gap),
+                        time_limit_s=args.time_limit, cache_dir=args.cache)
+        summary, table = lease_game_summary, lease_game_table
     if not root:
         return
     write_result(ds, args.output)
     log.info("wrote %s", args.output)
     if args.json:
-        print_json(lease_summary(ds))
+        print_json(summary(ds))
     else:
-        print(lease_table(ds))
+        print(table(ds))

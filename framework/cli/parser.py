@@ -211,26 +211,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the allocations as JSON")
     p.set_defaults(func=cmd_allocate)
 
-    p = solving("lease", help="lease prices for a third-party station",
-                       description="Each microgrid leases a partition (kWh, kW) of a station "
-                       "at lease prices; over a price grid, its best response, bill and "
-                       "saving, the operator's profit, and the most profitable prices at "
-                       "which every microgrid gains.")
+    p = solving("lease", help="lease prices and station of a third-party operator",
+                description="Leasing as a leader-follower game (docs/lease.md): the operator "
+                "posts lease prices (per kWh-year, per kW-year, a fee per kWh) and sizes an "
+                "accounts station that serves every lease (it may lease more than it builds); "
+                "each microgrid leases an account or keeps its own battery, whichever is "
+                "cheaper. Prints the equilibrium prices, each microgrid's lease and saving, "
+                "the station against the sum of leases, the operator's profit and margin, and "
+                "the cooperative optimum for comparison.")
     _add_system(p)
     p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
     _add_architecture(p, storage=False)
+    p.add_argument("--method", choices=("search", "exact", "both", "baseline"),
+                   default="search", help="search: the prices by a search whose every point "
+                   "solves the microgrids' best responses (over MPI ranks); exact: the single-"
+                   "level MILP with its certified gap (small instances); both: exact, with the "
+                   "search beside it; baseline: the former sweep of partition prices (no "
+                   "operator sizing), for comparison (default search)")
+    for axis, unit in (("energy", "kWh-year"), ("power", "kW-year"), ("fee", "kWh")):
+        p.add_argument(f"--{axis}-price-bounds" if axis != "fee" else "--fee-bounds",
+                       default=None, metavar="LO,HI",
+                       help=f"the {'fee' if axis == 'fee' else axis + ' price'} per {unit} the "
+                       "operator may post (default: " + ("the wear cost, fixed" if axis == "fee"
+                       else "half to one and a half times a microgrid's own annual cost") + ")")
+    p.add_argument("--levels", type=int, default=None,
+                   help="price levels per axis of the lattice both methods use (default 41)")
+    p.add_argument("--coarse", type=int, default=None,
+                   help="search: levels of its first, coarse grid (default 9)")
+    p.add_argument("--starts", type=int, default=None,
+                   help="search: best coarse points refined locally (default 3)")
+    p.add_argument("--full", action="store_true", default=None,
+                   help="search: every point of the lattice (brute force)")
     p.add_argument("--energy-prices", default=None, metavar="P1,P2,...",
-                   help="lease prices per kWh-year (default: a grid from the operator's "
-                   "break-even to a microgrid's own annual cost)")
+                   help="baseline: lease prices per kWh-year (default: a grid from the "
+                   "operator's break-even to a microgrid's own annual cost)")
     p.add_argument("--power-prices", default=None, metavar="P1,P2,...",
-                   help="lease prices per kW-year (default: as for energy)")
-    p.add_argument("--grid", type=int, default=6,
-                   help="prices per axis of the default grid (default 6)")
+                   help="baseline: lease prices per kW-year (default: as for energy)")
+    p.add_argument("--grid", type=int, default=None,
+                   help="baseline: prices per axis of the default grid (default 6)")
     p.add_argument("--cache", default=None, metavar="DIR", help="folder caching the solves")
     p.add_argument("--time-limit", type=_positive("--time-limit"), default=None,
-                   help="solver time limit per solve (s)")
+                   help="solver time limit (s): of the MILP (exact), of each solve (search, "
+                   "baseline)")
     p.add_argument("-o", "--output", default="lease.nc", help="output NetCDF file")
-    p.add_argument("--json", action="store_true", help="print the chosen prices as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the equilibrium as JSON (operator_profit_per_yr, margin, "
+                   "overbooking_ratio, each microgrid's saving_per_yr, ...)")
     p.set_defaults(func=cmd_lease)
 
     p = solving("demo", help="run the default system end to end",
@@ -266,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: figures/ in the results folder)")
     p.add_argument("--only", default=None, metavar="NAME,...",
                    help="only these figures: representative_days, soc, capacity_cost, "
-                   "out_of_sample, allocation, bound_convergence, ladder, exchange, objective_vs_k, "
+                   "out_of_sample, allocation, bound_convergence, ladder, exchange, lease_game, "
+                   "objective_vs_k, "
                    "price_of_robustness")
     p.set_defaults(func=cmd_figures)
     return parser

@@ -53,7 +53,7 @@ def plot_lease_game(ds: xr.Dataset) -> Figure:
                 ax.plot(float(ds["energy_price"]), float(ds["power_price"]), marker="*",
                         markersize=10, color="black", markeredgecolor="white", linestyle="none",
                         label="equilibrium")
-                ax.legend(loc="best")
+                ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
             ax.set_title(title)
             ax.set_xlabel("energy price (currency/kWh-yr)")
         axes[0].set_ylabel("power price (currency/kW-yr)")

@@ -28,6 +28,7 @@ from framework.plotting.analysis import (
 )
 from framework.plotting.exchange import exchange_modes, plot_exchange
 from framework.plotting.ladder import plot_ladder
+from framework.plotting.lease import has_lease_game, plot_lease_game
 from framework.plotting.plan import (
     plot_capacity_cost,
     plot_out_of_sample,
@@ -47,6 +48,7 @@ RESULT_FIGURES: dict[str, Callable[[xr.Dataset], Figure]] = {
     "allocation": plot_allocation,
     "bound_convergence": plot_bound_convergence,
     "ladder": plot_ladder,
+    "lease_game": plot_lease_game,
 }
 """Figures of one result, by name."""
 SUMMARY_FIGURES: dict[str, Callable[[xr.Dataset], Figure]] = {
@@ -85,6 +87,8 @@ def available(ds: xr.Dataset) -> list[str]:
         out.append("bound_convergence")
     if has_ladder(ds):
         out.append("ladder")
+    if has_lease_game(ds):
+        out.append("lease_game")
     return out
 
 

@@ -181,12 +181,14 @@ def test_cli_lease(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         "[storage]\ncapex_energy_per_kwh = 0.1\ncapex_power_per_kw = 0.05\n"
         "lifetime_yr = 1.0\ndiscount_rate = 0.0\nom_fraction_per_yr = 0.0\n"
         "eta_charge = 1.0\neta_discharge = 1.0\nsoc_min_frac = 0.0\nsoc_max_frac = 1.0\n"
+        "power_max_kw = 20.0\n"  # bounds what a lease can use (the game needs a bound)
         "[shared]\ncapex_multiplier = 0.5\n[planning]\ndays_per_year = 1.0\n")
     scen, out = tmp_path / "s.nc", tmp_path / "lease.nc"
     assert main(["-q", "scenarios", "--system", str(system), "-o", str(scen)]) == 0
     capsys.readouterr()
-    assert main(["-q", "lease", str(system), "-s", str(scen), "--energy-prices", "0.06,0.09",
-                 "--power-prices", "0.04", "-o", str(out), "--json"]) == 0
+    assert main(["-q", "lease", str(system), "-s", str(scen), "--method", "baseline",
+                 "--energy-prices", "0.06,0.09", "--power-prices", "0.04", "-o", str(out),
+                 "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["chosen"]["energy_price"] == 0.09
     assert summary["architecture"] == "accounts"
@@ -195,6 +197,32 @@ def test_cli_lease(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
                  "-o", str(tmp_path / "x.nc")]) == 2
     assert "--station accounts" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
-    assert main(["lease", str(system), "-s", str(scen), "--energy-prices", "cheap",
-                 "-o", str(tmp_path / "x.nc")]) == 2
+    assert main(["lease", str(system), "-s", str(scen), "--method", "baseline",
+                 "--energy-prices", "cheap", "-o", str(tmp_path / "x.nc")]) == 2
     assert "--energy-prices" in capsys.readouterr().err
+    # options of the other methods are errors, not ignored
+    assert main(["lease", str(system), "-s", str(scen), "--energy-prices", "0.06",
+                 "-o", str(tmp_path / "x.nc")]) == 2
+    assert "--energy-prices: applies to --method baseline, not --method search" in \
+        capsys.readouterr().err
+    assert main(["lease", str(system), "-s", str(scen), "--method", "baseline", "--levels",
+                 "5", "-o", str(tmp_path / "x.nc")]) == 2
+    assert "--levels: applies to --method search or exact or both" in capsys.readouterr().err
+    assert main(["lease", str(system), "-s", str(scen), "--fee-bounds", "0.1",
+                 "-o", str(tmp_path / "x.nc")]) == 2
+    assert "--fee-bounds: expected LO,HI (two numbers)" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()
+    # the game: the same equilibrium from the MILP and from brute force on the lattice
+    runs = {}
+    for method in (["--method", "exact"], ["--method", "search", "--full"]):
+        assert main(["-q", "lease", str(system), "-s", str(scen), *method, "--levels", "9",
+                     "--energy-price-bounds", "0.0,0.2", "--power-price-bounds", "0.0,0.1",
+                     "-o", str(out), "--json"]) == 0
+        runs[method[1]] = json.loads(capsys.readouterr().out)
+    exact, search = runs["exact"], runs["search"]
+    assert {"operator_profit_per_yr", "margin", "overbooking_ratio"} <= set(exact)
+    assert exact["operator_profit_per_yr"] == pytest.approx(search["operator_profit_per_yr"],
+                                                           abs=1e-6)
+    assert (exact["energy_price_per_kwh_yr"], exact["power_price_per_kw_yr"]) == (
+        search["energy_price_per_kwh_yr"], search["power_price_per_kw_yr"])
+    assert all(m["saving_per_yr"] >= -1e-9 for m in exact["microgrids"].values())
