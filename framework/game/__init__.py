@@ -3,8 +3,9 @@
 ``values``: ``v(C)`` from the planning model under the system's shared architecture
 (``accounts`` by default; cached per architecture, spread over MPI ranks);
 ``rules``: Shapley (exact and sampled), nucleolus, least core, proportional rules and the
-checks of an allocation, on any cost game ``{frozenset: cost}``; ``allocate``: both together
-as one ``xr.Dataset``. See ``docs/allocation.md``.
+checks of an allocation, on any cost game ``{frozenset: cost}``; ``dual``: the dual-price
+allocation from one LP of the grand coalition; ``sampling``: sampled Shapley with a stopping
+rule; ``allocate``: all together as one ``xr.Dataset``. See ``docs/allocation.md``.
 """
 
 from framework.game.allocate import (
@@ -14,6 +15,7 @@ from framework.game.allocate import (
     allocation_summary,
     allocation_table,
 )
+from framework.game.dual import DualAllocation, dual_allocation
 from framework.game.rules import (
     AllocationCheck,
     LeastCore,
@@ -30,6 +32,11 @@ from framework.game.rules import (
     savings,
     shapley,
 )
+from framework.game.sampling import (
+    AdaptiveShapley,
+    adaptive_shapley,
+    sampled_shapley_adaptive,
+)
 from framework.game.values import (
     CoalitionValue,
     CoalitionValues,
@@ -37,14 +44,17 @@ from framework.game.values import (
     Task,
     all_coalitions,
     coalition_values,
+    merge_values,
     solve_tasks,
 )
 
 __all__ = [
-    "RULES", "AllocationCheck", "CoalitionValue", "CoalitionValues", "LeastCore",
-    "SampledShapley", "SolveStats", "Task", "all_coalitions", "allocate", "allocation_dataset",
+    "RULES", "AdaptiveShapley", "AllocationCheck", "CoalitionValue", "CoalitionValues",
+    "DualAllocation", "LeastCore", "SampledShapley", "SolveStats", "Task",
+    "adaptive_shapley", "all_coalitions", "allocate", "allocation_dataset",
     "allocation_summary", "allocation_table", "check_allocation", "coalition_values",
-    "core_is_empty", "least_core", "nucleolus", "permutation_coalitions", "proportional",
-    "proportional_to_standalone", "sample_permutations", "sampled_shapley", "savings",
+    "core_is_empty", "dual_allocation", "least_core", "merge_values", "nucleolus",
+    "permutation_coalitions", "proportional", "proportional_to_standalone",
+    "sample_permutations", "sampled_shapley", "sampled_shapley_adaptive", "savings",
     "shapley", "solve_tasks",
 ]

@@ -30,6 +30,7 @@ moves between microgrids).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,11 +42,19 @@ import xarray as xr
 from framework.architecture import architecture
 from framework.errors import InputError
 from framework.game import rules as r
-from framework.game.values import CoalitionValues, coalition_values
+from framework.game.dual import DualAllocation, dual_allocation
+from framework.game.sampling import AdaptiveShapley, sampled_shapley_adaptive
+from framework.game.values import (
+    CoalitionValues,
+    all_coalitions,
+    coalition_values,
+    merge_values,
+)
 from framework.results import provenance, saving_source
 from framework.system import System
 
-RULES = ("shapley", "nucleolus", "least_core", "proportional_cost", "proportional_energy")
+RULES = ("shapley", "nucleolus", "least_core", "dual", "proportional_cost",
+         "proportional_energy")
 ALL_RULES = (*RULES, "sampled_shapley")
 FULL_GAME_RULES = ("shapley", "nucleolus", "least_core")
 
@@ -78,7 +87,8 @@ def label(coalition: Sequence[str]) -> str:
 def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES, *,
              cache_dir: str | Path | None = None, comm: Any = None,
              n_permutations: int = 200, seed: int = 0, confidence: float = 0.95,
-             time_limit_s: float | None = None) -> xr.Dataset:
+             tolerance: float | None = None, rel_tolerance: float | None = None,
+             stratified: bool | None = None, time_limit_s: float | None = None) -> xr.Dataset:
     """Coalition values of ``system`` on ``scenarios``, then the allocation rules.
 
     Coalitions of two or more share ``system.planning.shared_architecture`` (``accounts``
@@ -88,16 +98,24 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
     Parameters
     ----------
     rules : sequence of str
-        Among ``shapley``, ``nucleolus``, ``least_core``, ``proportional_cost``,
+        Among ``shapley``, ``nucleolus``, ``least_core``, ``dual``, ``proportional_cost``,
         ``proportional_energy``, ``sampled_shapley``. The first three need all ``2^n - 1``
-        coalitions; the others only the singletons, the grand coalition and (sampled
-        Shapley) the prefixes of the sampled orders.
+        coalitions; ``dual`` one LP of the grand coalition
+        (:func:`framework.game.dual.dual_allocation`); the others only the singletons, the
+        grand coalition and (sampled Shapley) the prefixes of the sampled orders.
     cache_dir : path, optional
         Cache of coalition values (see :mod:`framework.game.values`).
     comm : mpi4py communicator, optional
         Default ``MPI.COMM_WORLD``; the solves are spread over its ranks.
     n_permutations, seed, confidence : int, int, float
-        Sampled Shapley: number of random orders, their seed, and the CI level.
+        Sampled Shapley: number of random orders (with a tolerance: the most), their seed,
+        and the CI level.
+    tolerance, rel_tolerance : float, optional
+        Sampled Shapley with a stopping rule (:func:`framework.game.sampling.
+        sampled_shapley_adaptive`): stop when every CI half-width is within ``tolerance``
+        (currency/yr) or ``rel_tolerance`` times the saving of sharing.
+    stratified : bool, optional
+        Sampled Shapley in stratified groups of ``n`` orders (default: with a tolerance).
     time_limit_s : float, optional
         HiGHS time limit per coalition solve.
 
@@ -108,12 +126,33 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
     """
     rules = check_rules(rules)
     players = tuple(system.names)
-    orders = (r.sample_permutations(players, n_permutations, seed)
-              if "sampled_shapley" in rules else [])
-    values = coalition_values(system, scenarios, needed_coalitions(players, rules, orders),
-                              cache_dir=cache_dir, comm=comm, time_limit_s=time_limit_s)
+    adaptive = tolerance is not None or rel_tolerance is not None
+    if adaptive and "sampled_shapley" not in rules:
+        raise InputError("tolerance: applies to the rule sampled_shapley, which is not among "
+                         f"the rules {list(rules)}")
+    stratified = adaptive if stratified is None else stratified
+    parts, sampled, orders = [], None, []
+    if "sampled_shapley" in rules and adaptive:
+        sampled = sampled_shapley_adaptive(
+            system, scenarios, tolerance=tolerance, rel_tolerance=rel_tolerance,
+            confidence=confidence, max_permutations=n_permutations, stratified=stratified,
+            seed=seed, cache_dir=cache_dir, comm=comm, time_limit_s=time_limit_s)
+        parts.append(sampled.values)
+    elif "sampled_shapley" in rules:
+        orders = r.sample_permutations(players, n_permutations, seed, stratified)
+    wanted = needed_coalitions(players, rules, orders)
+    known = set(parts[0].values) if parts else set()
+    missing = [c for c in (wanted if wanted is not None else map(frozenset, all_coalitions(
+        players))) if frozenset(c) not in known]
+    if missing or not parts:
+        parts.append(coalition_values(system, scenarios, missing, cache_dir=cache_dir,
+                                      comm=comm, time_limit_s=time_limit_s))
+    values = merge_values(parts)
+    dual = dual_allocation(system, scenarios, standalone=False, cache_dir=cache_dir,
+                           comm=comm, time_limit_s=time_limit_s) if "dual" in rules else None
     ds = allocation_dataset(values, rules, n_permutations=n_permutations, seed=seed,
-                            confidence=confidence)
+                            confidence=confidence, stratified=stratified, dual=dual,
+                            adaptive=sampled)
     stats = values.stats
     ds.attrs = {**provenance(system, scenarios, "allocation", rules=list(rules),
                              cache_dir=str(cache_dir or ""), cache_hits=stats.cache_hits,
@@ -127,9 +166,13 @@ def _row(alloc: Mapping[str, float], players: Sequence[str]) -> list[float]:
 
 
 def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
-                       n_permutations: int = 200, seed: int = 0, confidence: float = 0.95
-                       ) -> xr.Dataset:
-    """Apply the allocation rules to solved coalition values (no planning solve here).
+                       n_permutations: int = 200, seed: int = 0, confidence: float = 0.95,
+                       stratified: bool = False, dual: DualAllocation | None = None,
+                       adaptive: AdaptiveShapley | None = None) -> xr.Dataset:
+    """Apply the allocation rules to solved coalition values (no planning solve here;
+    ``dual`` is the solved :func:`~framework.game.dual.dual_allocation` that the rule
+    ``dual`` needs, ``adaptive`` a sampled Shapley value with its stopping rule, used
+    instead of sampling ``n_permutations`` orders).
 
     See the module docstring for the variables; ``attrs`` hold ``architecture`` (what the
     coalitions share), ``standalone_architecture`` (``individual``), ``grand_cost``,
@@ -163,15 +206,28 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
             allocations[rule] = r.proportional_to_standalone(game, players)
         elif rule == "proportional_energy":
             allocations[rule] = r.proportional(game, dict(zip(players, metered)), players)
+        elif rule == "dual":
+            if dual is None:
+                raise InputError("rule dual: needs the dual_allocation of the grand coalition")
+            allocations[rule] = dual.allocation
+            data.update(_dual_data(dual, players))
+            attrs.update(_dual_attrs(dual))
         else:
-            sampled = r.sampled_shapley(game.__getitem__, players, n_permutations, seed,
-                                        confidence)
+            if adaptive is not None:
+                sampled = adaptive.sampled
+                attrs.update(shapley_converged=int(adaptive.converged),
+                             shapley_stopped_by=adaptive.reason,
+                             shapley_target_half_width=adaptive.target)
+            else:
+                sampled = r.sampled_shapley(game.__getitem__, players, n_permutations, seed,
+                                            confidence, stratified)
             allocations[rule] = sampled.estimate
             data["shapley_std_error"] = ("microgrid", _row(sampled.std_error, players))
             data["shapley_ci_low"] = ("microgrid", _row(sampled.ci_low, players))
             data["shapley_ci_high"] = ("microgrid", _row(sampled.ci_high, players))
-            attrs.update(shapley_seed=seed, shapley_permutations=n_permutations,
-                         shapley_confidence=confidence)
+            attrs.update(shapley_seed=sampled.seed, shapley_permutations=sampled.n_permutations,
+                         shapley_confidence=sampled.confidence,
+                         shapley_stratified=int(sampled.stratified))
     checks = {x: r.check_allocation(game, allocations[x]) for x in rules}
     alone = [game[frozenset([p])] for p in players]
     total_saving = sum(alone) - game[frozenset(players)]
@@ -207,7 +263,8 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
                           ("cap_power_kw", "capacity_share_power_kw")):
             cap = values.capacity(name)
             share = r.shapley(cap, players) if full else r.sampled_shapley(
-                cap.__getitem__, players, n_permutations, seed).estimate
+                cap.__getitem__, players, sampled.n_permutations, sampled.seed,
+                stratified=sampled.stratified).estimate
             data[out] = ("microgrid", _row(share, players))
     ds = xr.Dataset(data, coords={"rule": list(rules), "microgrid": list(players),
                                   "coalition": [label(v.coalition) for v in coalitions]})
@@ -231,6 +288,22 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
                                                                                    players)))
     ds.attrs = attrs
     return ds
+
+
+def _dual_data(dual: DualAllocation, players: Sequence[str]) -> dict[str, Any]:
+    """Per microgrid, the parts of its dual-price share."""
+    return {"dual_own_cost": ("microgrid", _row(dual.own_cost, players)),
+            "dual_capacity_charge": ("microgrid", _row(dual.charge("capacity"), players)),
+            "dual_energy_charge": ("microgrid", _row(dual.charge("energy"), players))}
+
+
+def _dual_attrs(dual: DualAllocation) -> dict[str, Any]:
+    """The dual prices and the conditions of the core guarantee, as attributes."""
+    return {"dual_station_residual": dual.station_residual,
+            "dual_in_core_guaranteed": int(dual.in_core),
+            "dual_annual_prices": json.dumps(dual.annual_prices, sort_keys=True),
+            "dual_conditions": json.dumps([[c.name, c.holds, c.detail]
+                                           for c in dual.conditions])}
 
 
 def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
@@ -274,6 +347,25 @@ def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
     if "shapley_ci_low" in ds:
         out["sampled_shapley_ci"] = {p: [float(lo), float(hi)] for p, lo, hi in zip(
             players, ds["shapley_ci_low"].values, ds["shapley_ci_high"].values)}
+        a = ds.attrs
+        out["sampled_shapley"] = {
+            "permutations": int(a["shapley_permutations"]),
+            "stratified": bool(a.get("shapley_stratified", 0)),
+            "confidence": float(a["shapley_confidence"]),
+            **({"converged": bool(a["shapley_converged"]), "stopped_by": a["shapley_stopped_by"],
+                "target_half_width": float(a["shapley_target_half_width"])}
+               if "shapley_converged" in a else {})}
+    if "dual_conditions" in ds.attrs:
+        out["dual"] = {
+            "in_core_guaranteed": bool(ds.attrs["dual_in_core_guaranteed"]),
+            "station_residual": float(ds.attrs["dual_station_residual"]),
+            "annual_prices": json.loads(ds.attrs["dual_annual_prices"]),
+            "conditions": [{"name": n, "holds": h, "detail": d}
+                           for n, h, d in json.loads(ds.attrs["dual_conditions"])],
+            "parts": {p: {"own_cost": float(o), "capacity_charge": float(c),
+                          "energy_charge": float(e)} for p, o, c, e in zip(
+                players, ds["dual_own_cost"].values, ds["dual_capacity_charge"].values,
+                ds["dual_energy_charge"].values)}}
     return out
 
 
@@ -311,6 +403,16 @@ def allocation_table(ds: xr.Dataset) -> str:
         if worst:
             lines.append(f"  {x}: most violated coalition {worst} (excess "
                          f"{float(ds['max_excess'].sel(rule=x)):,.2f} currency/yr)")
+    if "shapley_converged" in ds.attrs:
+        lines.append(f"  sampled_shapley: {int(ds.attrs['shapley_permutations'])} orders, "
+                     + ("converged" if int(ds.attrs["shapley_converged"]) else
+                        "NOT converged") + f" ({ds.attrs['shapley_stopped_by']}; target CI "
+                     f"half-width {float(ds.attrs['shapley_target_half_width']):,.2f})")
+    if "dual_conditions" in ds.attrs:
+        failed = [n for n, h, _ in json.loads(ds.attrs["dual_conditions"]) if h is False]
+        lines.append("  dual: in the core of coalitions of two or more by LP duality"
+                     if int(ds.attrs["dual_in_core_guaranteed"]) else
+                     "  dual: core guarantee does not hold (" + "; ".join(failed) + ")")
     lines.append(f"saving of sharing {float(ds.attrs['saving_of_sharing_per_yr']):,.0f} "
                  f"currency/yr; core check {ds.attrs['core_check']}"
                  + (f"; least core epsilon {float(ds.attrs['least_core_epsilon']):,.2f}"

@@ -54,10 +54,9 @@ import xarray as xr
 from framework.errors import InputError
 from framework.game import rules as r
 from framework.game.values import (
-    CoalitionValue,
     CoalitionValues,
-    SolveStats,
     coalition_values,
+    merge_values,
     rank_zero,
 )
 from framework.system import System
@@ -212,21 +211,6 @@ def adaptive_shapley(solve: Callable[[list[r.Coalition]], Mapping[r.Coalition, f
                                    tuple(history))
 
 
-def _merge(parts: list[CoalitionValues], players: tuple[str, ...], arch: str
-           ) -> CoalitionValues:
-    """One :class:`CoalitionValues` of several calls, their statistics added up."""
-    values: dict[frozenset[str], CoalitionValue] = {}
-    for part in parts:
-        values.update(part.values)
-    ranks = parts[0].stats.ranks
-    per_rank = np.sum([p.stats.solve_s_per_rank for p in parts], axis=0).tolist()
-    stats = SolveStats(sum(p.stats.requested for p in parts),
-                       sum(p.stats.cache_hits for p in parts),
-                       sum(p.stats.solved for p in parts), ranks,
-                       sum(p.stats.wall_s for p in parts), per_rank)
-    return CoalitionValues(players, arch, values, stats)
-
-
 def sampled_shapley_adaptive(system: System, scenarios: xr.Dataset, *,
                              tolerance: float | None = None,
                              rel_tolerance: float | None = None, confidence: float = 0.95,
@@ -256,7 +240,7 @@ def sampled_shapley_adaptive(system: System, scenarios: xr.Dataset, *,
                               confidence=confidence, batch=batch,
                               max_permutations=max_permutations, stratified=stratified,
                               seed=seed)
-    values = _merge(parts, players, system.planning.shared_architecture)
+    values = merge_values(parts)
     if rank_zero(comm):
         log.info("sampled Shapley: %s (%d solved, %d from the cache)", result.describe(),
                  values.stats.solved, values.stats.cache_hits)

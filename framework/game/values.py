@@ -391,3 +391,17 @@ def coalition_values(system: System, scenarios: xr.Dataset,
     values, stats = solve_tasks(tasks, scenarios, cache_dir=cache_dir, comm=comm,
                                 time_limit_s=time_limit_s)
     return CoalitionValues(players, shared, {frozenset(v.coalition): v for v in values}, stats)
+
+
+def merge_values(parts: Sequence[CoalitionValues]) -> CoalitionValues:
+    """One :class:`CoalitionValues` of several calls on the same system (a later value of a
+    coalition replaces an earlier one), their statistics added up."""
+    values: dict[frozenset[str], CoalitionValue] = {}
+    for part in parts:
+        values.update(part.values)
+    per_rank = np.sum([p.stats.solve_s_per_rank for p in parts], axis=0).tolist()
+    stats = SolveStats(sum(p.stats.requested for p in parts),
+                       sum(p.stats.cache_hits for p in parts),
+                       sum(p.stats.solved for p in parts), parts[0].stats.ranks,
+                       sum(p.stats.wall_s for p in parts), per_rank)
+    return CoalitionValues(parts[0].players, parts[0].architecture, values, stats)

@@ -18,6 +18,7 @@ from framework.cli import main
 from framework.errors import InputError
 from framework.game import (
     allocate,
+    allocation_summary,
     allocation_dataset,
     allocation_table,
     check_allocation,
@@ -448,3 +449,31 @@ def test_coalition_values_on_two_ranks(tmp_path: Path) -> None:
         assert result["cost"]["+".join(sorted(c))] == pytest.approx(v.annual_cost, abs=1e-9)
         assert result["energy"]["+".join(sorted(c))] == pytest.approx(v.cap_energy_kwh,
                                                                         abs=1e-9)
+
+
+def test_allocate_wires_the_dual_and_the_adaptive_sampled_shapley() -> None:
+    """v(C) = 0.175 L(C) for |C| >= 2 (grid 0.1, a station of 0.05/kWh + 0.025/kW per kWh of
+    load), 0.25 L_i alone: the core is the single point 0.175 L_i (x_i >= 0.175 L_i from
+    N minus i, summing to v(N)), which the dual prices give from one LP."""
+    system, scenarios = tiny()
+    ds = allocate(system, scenarios, ["nucleolus", "dual"])
+    expected = [0.175 * LOADS[p] for p in "abc"]
+    assert ds["allocation"].sel(rule="dual").values == pytest.approx(expected, rel=1e-6)
+    assert ds["allocation"].sel(rule="nucleolus").values == pytest.approx(expected, rel=1e-6)
+    assert int(ds["in_core"].sel(rule="dual")) == 1
+    assert ds["dual_own_cost"].values == pytest.approx([0.1 * LOADS[p] for p in "abc"],
+                                                       rel=1e-6)
+    summary = allocation_summary(ds)
+    assert summary["dual"]["in_core_guaranteed"] is True
+    assert summary["dual"]["parts"]["a"]["capacity_charge"] == pytest.approx(
+        0.075 * LOADS["a"], rel=1e-6)
+    assert "dual: in the core of coalitions of two or more" in allocation_table(ds)
+    # with a tolerance, sampling stops by its rule; three players: every coalition is
+    # solved in the first batch, so the estimate is the exact Shapley value
+    sampled = allocate(system, scenarios, ["sampled_shapley", "shapley"], tolerance=1e-3)
+    assert sampled.attrs["shapley_stopped_by"] == "complete"
+    assert sampled["allocation"].sel(rule="sampled_shapley").values == pytest.approx(
+        sampled["allocation"].sel(rule="shapley").values, rel=1e-9)
+    assert allocation_summary(sampled)["sampled_shapley"]["converged"] is True
+    with pytest.raises(InputError, match="tolerance: applies to the rule sampled_shapley"):
+        allocate(system, scenarios, ["shapley"], tolerance=1.0)
