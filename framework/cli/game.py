@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from framework.cli.common import (
+    NotCertified,
     check_output,
     floats,
     given,
@@ -19,15 +20,29 @@ from framework.errors import InputError
 
 def cmd_allocate(args: argparse.Namespace) -> None:
     """``sesplan allocate``: coalition values, then the allocation rules and core checks."""
-    from framework.game import allocate, allocation_summary, allocation_table
+    from framework.game import RULES, allocate, allocation_summary, allocation_table
+    from framework.game.allocate import ENUMERATION_MAX, not_certified
     from framework.results import write_result
 
     root = mpi_root(args)
     check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
-    rules = [x.strip() for x in args.rules.split(",") if x.strip()]
-    ds = allocate(*system_and_scenarios(args), rules,
-                  cache_dir=args.cache, n_permutations=args.permutations, seed=args.seed,
-                  time_limit_s=args.time_limit)
+    system, scenarios = system_and_scenarios(args)
+    n = len(system.names)
+    generate = args.method == "generation" or (args.method == "auto" and n > ENUMERATION_MAX)
+    if args.rules is not None:
+        rules = [x.strip() for x in args.rules.split(",") if x.strip()]
+    elif generate:  # the exact Shapley value needs every coalition: sample it instead
+        rules = ["sampled_shapley" if x == "shapley" else x for x in RULES]
+        log.info("%d microgrids, by generation: sampled_shapley instead of shapley", n)
+    else:
+        rules = list(RULES)
+    tolerance = given(tolerance=args.tolerance, rel_tolerance=args.rel_tolerance)
+    if args.rules is None and generate and not tolerance:
+        tolerance = {"rel_tolerance": DEFAULT_REL_TOLERANCE}
+    ds = allocate(system, scenarios, rules, method=args.method, cache_dir=args.cache,
+                  n_permutations=args.permutations, seed=args.seed,
+                  time_limit_s=args.time_limit,
+                  generation_time_limit_s=args.generation_time_limit, **tolerance)
     if not root:
         return
     write_result(ds, args.output)
@@ -36,6 +51,14 @@ def cmd_allocate(args: argparse.Namespace) -> None:
         print_json(allocation_summary(ds))
     else:
         print(allocation_table(ds))
+    why = not_certified(ds)
+    if why:
+        raise NotCertified(why)
+
+
+#: The stopping rule of sampled Shapley when the default rules sample it (generation):
+#: every confidence interval within 1 % of the saving of sharing.
+DEFAULT_REL_TOLERANCE = 0.01
 
 
 #: Options of ``sesplan lease`` that only some methods read, and those methods.

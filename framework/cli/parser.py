@@ -189,24 +189,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = solving("allocate", help="split the saving of sharing among the microgrids",
-                       description="Coalition values (every coalition sharing one station, "
-                       "singletons with their own storage), then allocation rules with "
-                       "individual-rationality and core checks. Under 'mpiexec -n N' the "
-                       "coalition solves are spread over the ranks.")
+                description="Coalition values (every coalition sharing one station, "
+                "singletons with their own storage), then allocation rules with "
+                "individual-rationality and core checks. Up to 8 microgrids every coalition "
+                "is solved (enumeration); above, the nucleolus, the least core and the core "
+                "checks come from constraint generation (a MILP finds the most violated "
+                "coalition, docs/allocation.md). Under 'mpiexec -n N' the coalition solves "
+                "are spread over the ranks.")
     _add_system(p)
     p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
     _add_architecture(p, storage=False)
-    p.add_argument("--rules", default="shapley,nucleolus,least_core,proportional_cost,"
-                   "proportional_energy", help="comma-separated rules among shapley, "
-                   "nucleolus, least_core, proportional_cost, proportional_energy, "
-                   "sampled_shapley (default all but sampled_shapley)")
+    p.add_argument("--rules", default=None, help="comma-separated rules among shapley, "
+                   "nucleolus, least_core, dual (dual prices of the grand coalition's LP), "
+                   "proportional_cost, proportional_energy, sampled_shapley (default all but "
+                   "sampled_shapley; by generation sampled_shapley to 1 %% of the saving "
+                   "instead of shapley)")
+    p.add_argument("--method", choices=("auto", "enumeration", "generation"), default="auto",
+                   help="enumeration: all 2^n - 1 coalitions; generation: only those a "
+                   "separation MILP proves necessary, with every rule's core check certified "
+                   "by it (exact shapley refused: use sampled_shapley); auto: enumeration up "
+                   "to 8 microgrids (default)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="folder caching coalition values (a rerun solves nothing again)")
     p.add_argument("--permutations", type=int, default=200,
-                   help="random orders for sampled_shapley (default 200)")
+                   help="random orders for sampled_shapley (with --tolerance: the most; "
+                   "default 200)")
+    p.add_argument("--tolerance", type=_positive("--tolerance"), default=None,
+                   metavar="X", help="sampled_shapley: stop when every confidence interval's "
+                   "half-width is within X currency/yr (stratified orders)")
+    p.add_argument("--rel-tolerance", type=_positive("--rel-tolerance"), default=None,
+                   metavar="R", help="sampled_shapley: as --tolerance, R times the saving of "
+                   "sharing")
     p.add_argument("--seed", type=int, default=0, help="seed of sampled_shapley's orders")
     p.add_argument("--time-limit", type=_positive("--time-limit"), default=None,
                    help="solver time limit per coalition (s)")
+    p.add_argument("--generation-time-limit", type=_positive("--generation-time-limit"),
+                   default=None, metavar="S", help="generation: time limit of each run (least "
+                   "core, nucleolus, each core check); a run that reaches it reports the bounds "
+                   "it proved, NOT CERTIFIED")
     p.add_argument("-o", "--output", default="allocation.nc", help="output NetCDF file")
     p.add_argument("--json", action="store_true", help="print the allocations as JSON")
     p.set_defaults(func=cmd_allocate)

@@ -30,9 +30,11 @@ moves between microgrids).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,13 @@ from framework.architecture import architecture
 from framework.errors import InputError
 from framework.game import rules as r
 from framework.game.dual import DualAllocation, dual_allocation
+from framework.game.generation import (
+    CoreCheck,
+    GenerationResult,
+    core_check_generation,
+    least_core_generation,
+    nucleolus_generation,
+)
 from framework.game.sampling import AdaptiveShapley, sampled_shapley_adaptive
 from framework.game.values import (
     CoalitionValues,
@@ -57,6 +66,13 @@ RULES = ("shapley", "nucleolus", "least_core", "dual", "proportional_cost",
          "proportional_energy")
 ALL_RULES = (*RULES, "sampled_shapley")
 FULL_GAME_RULES = ("shapley", "nucleolus", "least_core")
+GENERATED_RULES = ("nucleolus", "least_core")
+METHODS = ("auto", "enumeration", "generation")
+#: ``method="auto"`` enumerates all 2^n - 1 coalitions up to this many microgrids and
+#: generates them above: at 8 both take about a minute on the scaled default system (4
+#: clustered days; studies/benchmarks/allocation_generation.py), and enumeration doubles
+#: with every microgrid more.
+ENUMERATION_MAX = 8
 
 
 def check_rules(rules: Sequence[str]) -> tuple[str, ...]:
@@ -88,7 +104,9 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
              cache_dir: str | Path | None = None, comm: Any = None,
              n_permutations: int = 200, seed: int = 0, confidence: float = 0.95,
              tolerance: float | None = None, rel_tolerance: float | None = None,
-             stratified: bool | None = None, time_limit_s: float | None = None) -> xr.Dataset:
+             stratified: bool | None = None, method: str = "auto",
+             time_limit_s: float | None = None,
+             generation_time_limit_s: float | None = None) -> xr.Dataset:
     """Coalition values of ``system`` on ``scenarios``, then the allocation rules.
 
     Coalitions of two or more share ``system.planning.shared_architecture`` (``accounts``
@@ -116,8 +134,19 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
         (currency/yr) or ``rel_tolerance`` times the saving of sharing.
     stratified : bool, optional
         Sampled Shapley in stratified groups of ``n`` orders (default: with a tolerance).
+    method : {"auto", "enumeration", "generation"}
+        How the nucleolus, the least core and the core checks are found: from all
+        ``2^n - 1`` coalition values, or by constraint generation
+        (:mod:`framework.game.generation`: a master LP over the coalitions found so far and
+        a MILP that finds the most violated one; each rule's core check is certified by
+        that MILP). ``auto``: enumeration up to :data:`ENUMERATION_MAX` microgrids. Under
+        generation the exact ``shapley`` is refused (it needs every coalition): use
+        ``sampled_shapley``.
     time_limit_s : float, optional
         HiGHS time limit per coalition solve.
+    generation_time_limit_s : float, optional
+        Time limit of each generation run (least core, nucleolus, each core check); a run
+        that reaches it reports what it proved (``certified`` false).
 
     Returns
     -------
@@ -126,6 +155,7 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
     """
     rules = check_rules(rules)
     players = tuple(system.names)
+    generate = _generates(method, len(players), rules)
     adaptive = tolerance is not None or rel_tolerance is not None
     if adaptive and "sampled_shapley" not in rules:
         raise InputError("tolerance: applies to the rule sampled_shapley, which is not among "
@@ -140,25 +170,116 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
         parts.append(sampled.values)
     elif "sampled_shapley" in rules:
         orders = r.sample_permutations(players, n_permutations, seed, stratified)
-    wanted = needed_coalitions(players, rules, orders)
+    wanted = needed_coalitions(players, [x for x in rules if not (
+        generate and x in GENERATED_RULES)], orders)
     known = set(parts[0].values) if parts else set()
     missing = [c for c in (wanted if wanted is not None else map(frozenset, all_coalitions(
         players))) if frozenset(c) not in known]
     if missing or not parts:
         parts.append(coalition_values(system, scenarios, missing, cache_dir=cache_dir,
                                       comm=comm, time_limit_s=time_limit_s))
-    values = merge_values(parts)
-    dual = dual_allocation(system, scenarios, standalone=False, cache_dir=cache_dir,
-                           comm=comm, time_limit_s=time_limit_s) if "dual" in rules else None
-    ds = allocation_dataset(values, rules, n_permutations=n_permutations, seed=seed,
-                            confidence=confidence, stratified=stratified, dual=dual,
-                            adaptive=sampled)
+    generated = None
+    with _cache(cache_dir, comm) if generate else contextlib.nullcontext(cache_dir) as folder:
+        if generate:
+            reference = sampled.sampled.estimate if sampled is not None else (
+                r.sampled_shapley(merge_values(parts).cost().__getitem__, players,
+                                  n_permutations, seed, confidence, stratified).estimate
+                if orders else None)
+            generated = _generation(system, scenarios, rules, parts, folder, comm,
+                                    generation_time_limit_s, reference)
+        values = merge_values(parts)
+        dual = dual_allocation(system, scenarios, standalone=False, cache_dir=folder,
+                               comm=comm, time_limit_s=time_limit_s) if "dual" in rules \
+            else None
+        ds = allocation_dataset(values, rules, n_permutations=n_permutations, seed=seed,
+                                confidence=confidence, stratified=stratified, dual=dual,
+                                adaptive=sampled, generated=generated)
+        if generate:
+            ds = _with_core_checks(ds, {x: core_check_generation(
+                system, scenarios, dict(zip(players, map(float, ds["allocation"].sel(
+                    rule=x).values))), cache_dir=folder, comm=comm,
+                time_limit_s=generation_time_limit_s) for x in rules})
+            ds.attrs["core_check"] = _certificate(ds)
+    ds.attrs["allocation_method"] = "generation" if generate else "enumeration"
     stats = values.stats
     ds.attrs = {**provenance(system, scenarios, "allocation", rules=list(rules),
                              cache_dir=str(cache_dir or ""), cache_hits=stats.cache_hits,
                              solved=stats.solved, ranks=stats.ranks,
                              coalitions_wall_s=stats.wall_s), **ds.attrs}
     return ds
+
+
+def _generates(method: str, n: int, rules: Sequence[str]) -> bool:
+    """Whether ``method`` means constraint generation for ``n`` microgrids; the exact
+    Shapley value under generation is an :class:`InputError`."""
+    if method not in METHODS:
+        raise InputError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    generate = method == "generation" or (method == "auto" and n > ENUMERATION_MAX)
+    if generate and "shapley" in rules:
+        raise InputError(f"rule shapley: the exact Shapley value needs all {2 ** n - 1} "
+                         f"coalition values; with {n} microgrids allocation goes by "
+                         "generation (above {ENUMERATION_MAX}, or --method generation): use "
+                         "sampled_shapley (with a tolerance), or --method enumeration")
+    return generate
+
+
+@contextlib.contextmanager
+def _cache(cache_dir: str | Path | None, comm: Any) -> Iterator[str | Path]:
+    """``cache_dir``, or a temporary one for the run: generation values each coalition it
+    finds once and reads it again from there (rank 0 reads and writes the cache)."""
+    if cache_dir is not None:
+        yield cache_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="sesplan-coalitions-") as folder:
+        yield folder
+
+
+def _generation(system: System, scenarios: xr.Dataset, rules: Sequence[str],
+                parts: list[CoalitionValues], cache_dir: str | Path, comm: Any,
+                time_limit_s: float | None, reference: Mapping[str, float] | None
+                ) -> dict[str, GenerationResult]:
+    """Least core (the point nearest ``reference``, see
+    :func:`~framework.game.generation.least_core_generation`) and nucleolus by generation;
+    the values of the coalitions generated join ``parts``."""
+    kwargs = {"cache_dir": cache_dir, "comm": comm, "time_limit_s": time_limit_s}
+    results: dict[str, GenerationResult] = {}
+    if "least_core" in rules:
+        results["least_core"] = least_core_generation(system, scenarios, reference=reference,
+                                                      **kwargs)
+    if "nucleolus" in rules:
+        results["nucleolus"] = nucleolus_generation(system, scenarios, **kwargs)
+    found = sorted({tuple(c) for g in results.values() for c in g.coalitions})
+    if found:
+        parts.append(coalition_values(system, scenarios, found, cache_dir=cache_dir,
+                                      comm=comm))
+    return results
+
+
+def _certificate(ds: xr.Dataset) -> str:
+    """What the core checks of a generated allocation prove, in words."""
+    undecided = [str(x) for x, k in zip(ds["rule"].values, ds["core_check_certified"].values)
+                 if not k]
+    return ("certified by separation (a MILP over every coalition)" if not undecided else
+            f"by separation; not certified for {undecided} (a limit was reached: "
+            "max_excess_upper bounds their excess)")
+
+
+def _with_core_checks(ds: xr.Dataset, checks: Mapping[str, CoreCheck]) -> xr.Dataset:
+    """Replace the enumerated checks of ``ds`` (over the coalitions it holds) by the certified
+    ones of the separation: ``in_core`` 1, 0 or -1 (undecided: the separation stopped at a
+    limit), ``max_excess`` (the largest excess found) and ``max_excess_upper`` (proven)."""
+    players = [str(p) for p in ds["microgrid"].values]
+    rules = [str(x) for x in ds["rule"].values]
+    c = [checks[x] for x in rules]
+    return ds.assign(
+        in_core=("rule", [-1 if k.in_core is None else int(k.in_core) for k in c]),
+        individually_rational=("rule", [int(k.individually_rational) for k in c]),
+        efficiency_gap=("rule", [k.efficiency_gap for k in c]),
+        max_excess=("rule", [k.max_excess for k in c]),
+        max_excess_upper=("rule", [k.max_excess_upper for k in c]),
+        core_check_certified=("rule", [int(k.certified) for k in c]),
+        most_violated=("rule", [label([p for p in players if p in k.most_violated])
+                                if k.most_violated else "" for k in c]))
 
 
 def _row(alloc: Mapping[str, float], players: Sequence[str]) -> list[float]:
@@ -168,11 +289,14 @@ def _row(alloc: Mapping[str, float], players: Sequence[str]) -> list[float]:
 def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
                        n_permutations: int = 200, seed: int = 0, confidence: float = 0.95,
                        stratified: bool = False, dual: DualAllocation | None = None,
-                       adaptive: AdaptiveShapley | None = None) -> xr.Dataset:
+                       adaptive: AdaptiveShapley | None = None,
+                       generated: Mapping[str, GenerationResult] | None = None
+                       ) -> xr.Dataset:
     """Apply the allocation rules to solved coalition values (no planning solve here;
     ``dual`` is the solved :func:`~framework.game.dual.dual_allocation` that the rule
     ``dual`` needs, ``adaptive`` a sampled Shapley value with its stopping rule, used
-    instead of sampling ``n_permutations`` orders).
+    instead of sampling ``n_permutations`` orders; ``generated`` the nucleolus and least
+    core found by constraint generation, used instead of enumeration).
 
     See the module docstring for the variables; ``attrs`` hold ``architecture`` (what the
     coalitions share), ``standalone_architecture`` (``individual``), ``grand_cost``,
@@ -183,8 +307,10 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
     rules = check_rules(rules)
     players = values.players
     game = values.cost()
+    generated = dict(generated or {})
     full = len(game) == 2 ** len(players) - 1
-    missing = [x for x in rules if x in FULL_GAME_RULES] if not full else []
+    missing = [x for x in rules if x in FULL_GAME_RULES and x not in generated] \
+        if not full else []
     if missing:
         raise InputError(f"rules {missing}: need all {2 ** len(players) - 1} coalition values, "
                          f"got {len(game)}")
@@ -196,7 +322,21 @@ def allocation_dataset(values: CoalitionValues, rules: Sequence[str] = RULES, *,
     lc = r.least_core(game, players) if full else None
     sampled = None
     for rule in rules:
-        if rule == "shapley":
+        if rule in generated:
+            g = generated[rule]
+            allocations[rule] = g.allocation
+            attrs.update({f"{rule}_generation": json.dumps({
+                "certified": g.certified, "stopped": g.stopped, "epsilon": g.epsilon,
+                "epsilon_upper": g.epsilon_upper, "coalitions": len(g.coalitions),
+                "iterations": g.iterations, "stages": g.stages, "wall_s": g.wall_s,
+                "separation_s": g.separation_s, "values_s": g.values_s})})
+            if rule == "least_core" or "least_core_epsilon" not in attrs:
+                attrs.update(least_core_epsilon=g.epsilon,
+                             least_core_epsilon_upper=g.epsilon_upper)
+                if g.certified:  # the least-core value is proven: the core is empty iff > 0
+                    tol = 1e-6 * max(1.0, max(abs(float(v)) for v in game.values()))
+                    attrs["core_empty"] = int(g.epsilon > tol)
+        elif rule == "shapley":
             allocations[rule] = r.shapley(game, players)
         elif rule == "nucleolus":
             allocations[rule] = r.nucleolus(game, players)
@@ -306,11 +446,30 @@ def _dual_attrs(dual: DualAllocation) -> dict[str, Any]:
                                            for c in dual.conditions])}
 
 
+def not_certified(ds: xr.Dataset) -> str:
+    """Why an allocation is not certified (``""`` when it is): a generation run or a core
+    check stopped at a limit, or sampled Shapley stopped before its tolerance."""
+    why = []
+    for rule in ds["rule"].values:
+        g = ds.attrs.get(f"{rule}_generation")
+        if g is not None and not json.loads(g)["certified"]:
+            why.append(f"{rule}: generation stopped ({json.loads(g)['stopped']})")
+    if "core_check_certified" in ds:
+        why += [f"{x}: core check not proven" for x, k in zip(
+            ds["rule"].values, ds["core_check_certified"].values) if not k]
+    if "shapley_converged" in ds.attrs and not int(ds.attrs["shapley_converged"]):
+        why.append(f"sampled_shapley: not converged ({ds.attrs['shapley_stopped_by']})")
+    return "; ".join(why)
+
+
 def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
     """The allocation as plain Python values (for ``--json``)."""
     players = [str(p) for p in ds["microgrid"].values]
     out: dict[str, Any] = {
         "method": ds.attrs.get("method"),
+        "allocation_method": ds.attrs.get("allocation_method", "enumeration"),
+        "certified": not not_certified(ds),
+        "not_certified_because": not_certified(ds) or None,
         "architecture": str(ds.attrs["architecture"]),
         "sharing": sharing_text(str(ds.attrs["architecture"])),
         "grand_cost": float(ds.attrs["grand_cost"]),
@@ -324,7 +483,7 @@ def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
                        "ranks": int(ds.attrs.get("ranks", 1)),
                        "wall_s": float(ds.attrs.get("coalitions_wall_s", math.nan))},
     }
-    for key in ("least_core_epsilon", "core_empty"):
+    for key in ("least_core_epsilon", "least_core_epsilon_upper", "core_empty"):
         if key in ds.attrs:
             out[key] = ds.attrs[key].item() if hasattr(ds.attrs[key], "item") else ds.attrs[key]
     if "core_empty" in out:
@@ -336,10 +495,16 @@ def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
             "saving": dict(zip(players, map(float, x["saving"].values))),
             "efficiency_gap": float(x["efficiency_gap"]),
             "individually_rational": bool(x["individually_rational"]),
-            "in_core": bool(x["in_core"]),
+            "in_core": None if int(x["in_core"]) < 0 else bool(x["in_core"]),
             "max_excess": float(x["max_excess"]),
             "most_violated": str(x["most_violated"].values) or None,
         }
+        if "max_excess_upper" in ds:
+            out["rules"][str(rule)].update(
+                max_excess_upper=float(x["max_excess_upper"]),
+                core_check_certified=bool(x["core_check_certified"]))
+        if f"{rule}_generation" in ds.attrs:
+            out["rules"][str(rule)]["generation"] = json.loads(ds.attrs[f"{rule}_generation"])
     if "capacity_share_energy_kwh" in ds:
         out["capacity_share"] = {p: {"energy_kwh": float(e), "power_kw": float(w)} for p, e, w in
                                  zip(players, ds["capacity_share_energy_kwh"].values,
@@ -381,6 +546,10 @@ def sharing_text(arch: str) -> str:
             f"{saving_source(arch)}")
 
 
+#: How the table prints ``in_core``: -1 is undecided (a separation stopped at a limit).
+IN_CORE = {1: "yes", 0: "no", -1: "undecided"}
+
+
 def allocation_table(ds: xr.Dataset) -> str:
     """A plain-text table: what the coalitions share, then the cost share per microgrid and
     rule, then the checks."""
@@ -397,7 +566,7 @@ def allocation_table(ds: xr.Dataset) -> str:
                     for x in rules)
     lines.append(f"{'total':<14}{float(ds['standalone_cost'].sum()):>14,.0f}{total}")
     lines.append(f"{'in core':<28}" + "".join(
-        f"{'yes' if int(ds['in_core'].sel(rule=x)) else 'no':>{width + 2}}" for x in rules))
+        f"{IN_CORE[int(ds['in_core'].sel(rule=x))]:>{width + 2}}" for x in rules))
     for x in rules:
         worst = str(ds["most_violated"].sel(rule=x).values)
         if worst:
@@ -414,8 +583,21 @@ def allocation_table(ds: xr.Dataset) -> str:
                      if int(ds.attrs["dual_in_core_guaranteed"]) else
                      "  dual: core guarantee does not hold (" + "; ".join(failed) + ")")
     lines.append(f"saving of sharing {float(ds.attrs['saving_of_sharing_per_yr']):,.0f} "
-                 f"currency/yr; core check {ds.attrs['core_check']}"
+                 f"currency/yr; {int(ds.sizes['coalition'])} coalitions solved "
+                 f"({ds.attrs.get('allocation_method', 'enumeration')}); core check "
+                 f"{ds.attrs['core_check']}"
                  + (f"; least core epsilon {float(ds.attrs['least_core_epsilon']):,.2f}"
-                    if "least_core_epsilon" in ds.attrs else ""))
+                    if "least_core_epsilon" in ds.attrs else "")
+                 + (f" (proven at most {float(ds.attrs['least_core_epsilon_upper']):,.2f})"
+                    if "least_core_epsilon_upper" in ds.attrs and not np.isclose(
+                        float(ds.attrs["least_core_epsilon_upper"]),
+                        float(ds.attrs["least_core_epsilon"])) else ""))
+    for x in rules:
+        if f"{x}_generation" in ds.attrs:
+            g = json.loads(ds.attrs[f"{x}_generation"])
+            lines.append(f"  {x} by generation: {g['coalitions']} coalitions generated, "
+                         f"{g['iterations']} separation MILPs, {g['wall_s']:.1f} s, "
+                         + ("certified" if g["certified"] else
+                            f"NOT CERTIFIED ({g['stopped']})"))
     return "\n".join(lines)
 

@@ -422,6 +422,17 @@ def test_cli_allocate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "rules" in err[0] and "fair" in err[0]
     assert not (tmp_path / "x.nc").exists()
+    # by generation, the default rules sample Shapley instead of the exact value
+    assert main(["-q", "allocate", str(system), "-s", str(scen), "--method", "generation",
+                 "--cache", str(tmp_path / "cache"), "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["allocation_method"] == "generation" and summary["certified"] is True
+    assert set(summary["rules"]) == {"sampled_shapley", "nucleolus", "least_core", "dual",
+                                     "proportional_cost", "proportional_energy"}
+    assert summary["rules"]["nucleolus"]["core_check_certified"] is True
+    assert main(["allocate", str(system), "-s", str(scen), "--method", "generation",
+                 "--rules", "shapley", "-o", str(tmp_path / "x.nc")]) == 2
+    assert "sampled_shapley" in capsys.readouterr().err
 
 
 MPI_SCRIPT = """
@@ -477,3 +488,34 @@ def test_allocate_wires_the_dual_and_the_adaptive_sampled_shapley() -> None:
     assert allocation_summary(sampled)["sampled_shapley"]["converged"] is True
     with pytest.raises(InputError, match="tolerance: applies to the rule sampled_shapley"):
         allocate(system, scenarios, ["shapley"], tolerance=1.0)
+
+
+def test_allocate_by_generation_equals_enumeration(tmp_path: Path) -> None:
+    """The same rules by enumeration and by constraint generation: the nucleolus and the
+    least-core value agree, and every rule's core check, certified by separation, agrees
+    with the enumerated one; generation solves fewer coalitions."""
+    from tests.framework.test_game_generation import community
+
+    system, scenarios = community("abcd")
+    rules = ["nucleolus", "least_core", "dual", "proportional_cost"]
+    cache = tmp_path / "cache"
+    full = allocate(system, scenarios, rules, method="enumeration", cache_dir=cache)
+    gen = allocate(system, scenarios, rules, method="generation", cache_dir=cache)
+    assert gen.sizes["coalition"] < full.sizes["coalition"] == 15
+    scale = float(abs(full["coalition_cost"]).max())
+    assert gen["allocation"].sel(rule="nucleolus").values == pytest.approx(
+        full["allocation"].sel(rule="nucleolus").values, abs=1e-6 * scale)
+    assert gen.attrs["least_core_epsilon"] == pytest.approx(
+        full.attrs["least_core_epsilon"], abs=1e-6 * scale)
+    assert gen["in_core"].values.tolist() == full["in_core"].values.tolist()
+    assert gen["max_excess"].values == pytest.approx(full["max_excess"].values,
+                                                     abs=1e-5 * scale)
+    assert gen["core_check_certified"].values.tolist() == [1] * 4
+    assert gen.attrs["core_check"] == "certified by separation (a MILP over every coalition)"
+    summary = allocation_summary(gen)
+    assert summary["rules"]["nucleolus"]["generation"]["certified"] is True
+    assert "nucleolus by generation:" in allocation_table(gen)
+    with pytest.raises(InputError, match="rule shapley: the exact Shapley value needs all 15"):
+        allocate(system, scenarios, ["shapley"], method="generation")
+    with pytest.raises(InputError, match="method: expected one of"):
+        allocate(system, scenarios, ["dual"], method="enumerate")

@@ -1,0 +1,327 @@
+"""Exact separation: the coalition with the largest excess for an allocation, as one MILP.
+
+For an allocation ``x`` (currency/yr per microgrid) the separation finds
+
+    max_{C : 2 <= |C| <= n - 1}  e(C) = x(C) - v(C)
+
+without enumerating coalitions. ``-v(C)`` is a maximum over the operation of ``C``, so the
+maximum over ``C`` and the operation together is one optimisation problem: the grand
+coalition's model of the shared architecture (the one model builder,
+:func:`framework.model.build_extensive_model`) with a binary ``z_i`` per microgrid (1: a
+member) and
+
+    max  sum_i z_i x_i - annual_cost + sum_i (1 - z_i) c0_i
+    s.t. the grand coalition's model (one station, capex counted once)
+         flow[i,t] <= M_i z_i   for every station and p2p flow of microgrid i (every scenario)
+         2 <= sum_i z_i <= n - 1
+         sum_{i not in C} z_i - sum_{i in C} z_i >= 1 - |C|   for every excluded coalition C
+
+A non-member (``z_i = 0``) is cut off from the station and from p2p exchange; its account,
+with no flow, holds nothing (or, without self-discharge, a constant that only takes
+capacity), so it operates alone with no storage and no exchange and costs ``c0_i``, its
+optimal cost under architecture ``none`` (a constant, solved once per microgrid). The
+annual cost of a solution is then ``v_z(C) + sum_{i not in C} c0_i`` with ``v_z(C)`` the cost
+of ``C``'s operation, so the objective is ``x(C) - v_z(C)``: its maximum is the maximum excess.
+HiGHS's dual bound is an upper bound on the maximum excess over every eligible coalition:
+the certificate. Its incumbent (and each improving solution it saved) is a coalition whose
+excess is at least the incumbent's objective (``v(C)`` is at most the cost of any operation
+of ``C``); the exact ``v(C)`` is then solved as an LP by
+:func:`framework.game.values.coalition_values`, never taken from the MILP.
+
+Big-Ms (:func:`flow_bounds`): a flow metered at microgrid ``i``'s connection in step ``t``
+is bounded by its own variable bound where the system sets one (``station_limit_kw``,
+``p2p_limit_kw``), an account's flows by the station's power (``storage.power_max_kw``: they
+are part of ``sum_i charge <= P``), and every one by what the microgrids can supply or take:
+without p2p, ``charge[i,t] <= pv + wind + import_limit`` and ``discharge[i,t] <= load +
+export_limit`` of ``i`` at ``t``; with p2p, every flow of step ``t`` by the sum of these over
+the microgrids (the reasoning of the builder's exact no-simultaneous constraints,
+:func:`framework.model.build.simultaneous_bound_kw`). These hold at an optimum of every
+coalition without circular flows: among a coalition's optima the one with the least metered
+flow (what :func:`framework.solve.ef.least_exchange` reports) has no connection that charges
+and discharges, or sends and receives, in the same step (cancelling both leaves every
+balance unchanged and lowers the fee), so each metered flow carries what a member supplies
+or takes in that step. A member whose data-derived bound binds in the MILP's solution is
+logged as a warning (:attr:`Separation.binding`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from framework.architecture import Architecture, architecture
+from framework.errors import InputError
+from framework.game.values import SolveStats, Task, solve_tasks
+from framework.model import build_extensive_model, check_scenarios_match, scenario_data
+from framework.model.data import ScenarioData
+from framework.solve import lp
+from framework.solve.highs import to_highs_lp
+from framework.system import System
+
+log = logging.getLogger(__name__)
+
+#: What a finished separation reports as its status.
+STATUS = {highspy.HighsModelStatus.kOptimal: "optimal",
+          highspy.HighsModelStatus.kTimeLimit: "time_limit",
+          highspy.HighsModelStatus.kInterrupt: "interrupted",
+          highspy.HighsModelStatus.kInfeasible: "infeasible"}
+
+
+#: HiGHS options of the separation MILP: with few binaries and costly node LPs, strong
+#: branching and the RINS/RENS sub-MIPs take most of the time; without them the MILPs of
+#: 8 and 16 microgrids of the scaled default system solve 2.5 to 4 times faster.
+TUNING = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
+          "mip_pscost_minreliable": 0}
+
+
+@dataclass(frozen=True)
+class Separation:
+    """The result of one separation.
+
+    Attributes
+    ----------
+    coalition : frozenset or None
+        The incumbent: the coalition with the largest excess found (``None`` when no
+        eligible coalition was found: fewer than three microgrids, all excluded, or a time
+        limit before any incumbent).
+    excess : float
+        A lower bound on the maximum excess: the incumbent's objective ``x(C) - cost`` of its
+        operation, at most the exact ``x(C) - v(C)`` (``-inf`` without an incumbent).
+    bound : float
+        HiGHS's dual bound: an upper bound on ``x(C) - v(C)`` for every eligible coalition
+        (``-inf`` when none is eligible).
+    status : str
+        ``optimal`` (``bound - excess`` within the absolute gap), ``time_limit``,
+        ``interrupted``, ``infeasible`` (every eligible coalition excluded) or ``none``
+        (fewer than three microgrids: no coalition of size 2 to n - 1).
+    solve_s : float
+        Wall time of the MILP (s).
+    candidates : tuple
+        ``(coalition, excess lower bound)`` of the incumbent and of every improving solution
+        HiGHS found on the way, best first, each coalition once.
+    binding : tuple of str
+        The members whose data-derived big-M (not a limit of the system) binds in the
+        incumbent's operation (empty when none does: the bounds cut nothing off there).
+    """
+
+    coalition: frozenset[str] | None
+    excess: float
+    bound: float
+    status: str
+    solve_s: float
+    candidates: tuple[tuple[frozenset[str], float], ...] = ()
+    binding: tuple[str, ...] = ()
+
+
+def shared_architecture(system: System) -> Architecture:
+    """The architecture the coalitions share; the separation needs a shared station
+    (``accounts``, ``pooled``, with or without ``+p2p``)."""
+    arch = architecture(system.planning.shared_architecture)
+    if not arch.shared:
+        raise InputError(f"separation: expected a shared station (accounts or pooled, "
+                         f"optionally +p2p), got architecture {arch.name!r}")
+    return arch
+
+
+def no_storage_costs(system: System, scenarios: xr.Dataset, *, cache_dir: Any = None,
+                     comm: Any = None) -> tuple[dict[str, float], SolveStats]:
+    """``c0_i``: each microgrid's optimal annual cost alone with no storage and no exchange
+    (architecture ``none``), cached and spread over MPI ranks like the coalition values;
+    and how they were obtained."""
+    tasks = [Task(system, (name,), "none") for name in system.names]
+    values, stats = solve_tasks(tasks, scenarios, cache_dir=cache_dir, comm=comm,
+                                label="no-storage")
+    return {v.coalition[0]: v.annual_cost for v in values}, stats
+
+
+def flow_bounds(system: System, data: ScenarioData, arch: Architecture, check: bool = True
+                ) -> dict[str, dict[tuple[str, int], float]]:
+    """The big-M of every flow metered at a microgrid's connection in one scenario:
+    ``{variable name: {(microgrid, step): M (kW)}}`` for ``charge_kw``, ``discharge_kw`` and,
+    with p2p, ``p2p_in_kw``, ``p2p_out_kw`` (why they are valid: the module docstring).
+
+    Without p2p: ``charge[i,t] <= pv + wind + import_limit`` of ``i`` at ``t`` (what ``i``
+    can supply), ``discharge[i,t] <= load + export_limit`` (what it can take). With p2p every
+    flow of step ``t``: what all microgrids can supply or take at ``t``,
+    ``max(sum_j (pv + wind + import_limit), sum_j (load + export_limit))``. Each also at most
+    ``station_limit_kw`` or ``p2p_limit_kw`` of ``i``, and an account's flows at most
+    ``storage.power_max_kw``. Raises :class:`InputError` when a flow has no finite bound
+    (unless ``check`` is false: infinite bounds are then returned as they are).
+    """
+    mgs = system.microgrids
+    steps = range(data.steps)
+    supply, sink = {}, {}
+    for mg in mgs:
+        col = data.column(mg.name)
+        for t in steps:
+            supply[mg.name, t] = (mg.pv_kw * float(data.pv_pu[t, col])
+                                  + mg.wind_kw * float(data.wind_pu[t, col])
+                                  + (math.inf if mg.import_limit_kw is None
+                                     else mg.import_limit_kw))
+            sink[mg.name, t] = float(data.load_kw[t, col]) + (
+                math.inf if mg.export_limit_kw is None else mg.export_limit_kw)
+    if arch.p2p:
+        community = {t: max(sum(supply[mg.name, t] for mg in mgs),
+                            sum(sink[mg.name, t] for mg in mgs)) for t in steps}
+        supply = sink = {(mg.name, t): community[t] for mg in mgs for t in steps}
+    power = system.storage.power_max_kw if not arch.pooled else None
+
+    def least(*values: float | None) -> float:
+        return min(math.inf if v is None else float(v) for v in values)
+
+    out = {"charge_kw": {(mg.name, t): least(mg.station_limit_kw, power, supply[mg.name, t])
+                         for mg in mgs for t in steps},
+           "discharge_kw": {(mg.name, t): least(mg.station_limit_kw, power, sink[mg.name, t])
+                            for mg in mgs for t in steps}}
+    if arch.p2p:
+        for name in ("p2p_in_kw", "p2p_out_kw"):
+            out[name] = {(mg.name, t): least(mg.p2p_limit_kw, supply[mg.name, t])
+                         for mg in mgs for t in steps}
+    open_ = sorted({f"{name}[{i}]" for name, m in out.items() for (i, _), v in m.items()
+                    if not math.isfinite(v)})
+    if open_ and check:
+        raise InputError(f"separation: no bound on {open_[0]}: set import_limit_kw and "
+                         f"export_limit_kw of every microgrid (or station_limit_kw, "
+                         f"p2p_limit_kw, storage.power_max_kw)")
+    return out
+
+
+class Separator:
+    """The separation MILP of one system, compiled once and solved for many allocations.
+
+    Parameters
+    ----------
+    system : System
+        Coalitions share ``system.planning.shared_architecture``.
+    scenarios : xr.Dataset
+    no_storage : mapping
+        ``c0_i`` of every microgrid (:func:`no_storage_costs`).
+    threads : int, optional
+        HiGHS threads.
+    """
+
+    def __init__(self, system: System, scenarios: xr.Dataset, no_storage: Mapping[str, float],
+                 threads: int | None = None) -> None:
+        check_scenarios_match(system, scenarios)
+        arch = shared_architecture(system)
+        self.players = tuple(system.names)
+        self.no_storage = np.array([float(no_storage[p]) for p in self.players])
+        n = len(self.players)
+        self.h: highspy.Highs | None = None
+        self.excluded: list[frozenset[str]] = []
+        if n < 3:
+            return
+        start = time.perf_counter()
+        data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
+        m = build_extensive_model(system, data, arch.name)
+        m.member = pyo.Var(self.players, within=pyo.Binary)
+        m.coalition_size = pyo.Constraint(expr=pyo.inequality(
+            2, pyo.quicksum(m.member[p] for p in self.players), n - 1))
+        flows: list[tuple[str, Any, float]] = []  # (member, variable, data-derived M)
+        for k, d in enumerate(data):
+            bounds = flow_bounds(system, d, arch)
+            block = m.scenario[k]
+            rows = [(name, i, t) for name in bounds for i in self.players for t in block.T]
+            block.cut_off = pyo.Constraint(rows, rule=lambda b, name, i, t, bounds=bounds: (
+                getattr(b, name)[i, t] <= bounds[name][i, t] * m.member[i]))
+            limit = flow_bounds(replace(system, microgrids=tuple(
+                replace(mg, import_limit_kw=None, export_limit_kw=None)
+                for mg in system.microgrids)), d, arch, check=False)
+            flows += [(i, getattr(block, name)[i, t], bounds[name][i, t])
+                            for name, i, t in rows if bounds[name][i, t] < limit[name][i, t]]
+        model_lp, columns, self.offset = to_highs_lp(m)
+        position = {id(v): j for j, v in enumerate(columns)}
+        self.z = np.array([position[id(m.member[p])] for p in self.players], dtype=np.int32)
+        self._flow_cols = [(i, position.get(id(v)), bound) for i, v, bound in flows]
+        self.h = lp.new_highs(threads)
+        self.h.passModel(model_lp)
+        self.h.setOptionValue("mip_improving_solution_save", True)
+        self.h.setOptionValue("mip_rel_gap", 0.0)
+        for option, value in TUNING.items():
+            self.h.setOptionValue(option, value)
+        self.base_rows = self.h.getNumRow()
+        log.info("separation MILP of %d microgrids (%s): %d columns, %d rows, built in %.1f s",
+                 n, arch.name, model_lp.num_col_, model_lp.num_row_,
+                 time.perf_counter() - start)
+
+    def exclude(self, coalitions: Iterable[frozenset[str]]) -> None:
+        """Exclude these coalitions from every later separation (a no-good cut each:
+        ``sum_{i not in C} z_i - sum_{i in C} z_i >= 1 - |C|``)."""
+        for c in coalitions:
+            c = frozenset(c)
+            if self.h is None or c in self.excluded:
+                continue
+            sign = np.array([-1.0 if p in c else 1.0 for p in self.players])
+            self.h.addRow(1.0 - len(c), lp.INF, len(self.players), self.z, sign)
+            self.excluded.append(c)
+
+    def clear(self) -> None:
+        """Remove every exclusion."""
+        if self.h is not None and self.excluded:
+            rows = np.arange(self.base_rows, self.h.getNumRow(), dtype=np.int32)
+            self.h.deleteRows(rows.size, rows)
+        self.excluded = []
+
+    def separate(self, allocation: Mapping[str, float], time_limit_s: float | None = None,
+                 abs_gap: float = 1e-6) -> Separation:
+        """The coalition of size 2 to n - 1 (not excluded) with the largest excess
+        ``x(C) - v(C)`` for ``allocation``, with HiGHS's bound on that maximum.
+
+        Parameters
+        ----------
+        allocation : mapping
+            ``x_i`` of every microgrid (currency/yr).
+        time_limit_s : float, optional
+            HiGHS time limit; a stop keeps the incumbent and the bound (status
+            ``time_limit``).
+        abs_gap : float
+            Absolute MIP gap (currency/yr): the solve stops when ``bound - excess`` is below
+            it (the relative gap is not used: the objective is near 0 at a stable
+            allocation).
+        """
+        if self.h is None:
+            return Separation(None, -math.inf, -math.inf, "none", 0.0)
+        start = time.perf_counter()
+        x = np.array([float(allocation[p]) for p in self.players])
+        h = self.h
+        h.changeColsCost(self.z.size, self.z, -(x - self.no_storage))
+        total = float(self.no_storage.sum())
+        h.setOptionValue("mip_abs_gap", float(abs_gap))
+        status = lp.run(h, time_limit_s)
+        info = h.getInfo()
+        solve_s = time.perf_counter() - start
+        if status == highspy.HighsModelStatus.kInfeasible:
+            return Separation(None, -math.inf, -math.inf, "infeasible", solve_s)
+        if status not in STATUS:
+            raise RuntimeError(f"separation MILP ended with '{h.modelStatusToString(status)}'")
+        bound = total - (info.mip_dual_bound + self.offset)
+        if info.primal_solution_status != highspy.kSolutionStatusFeasible:
+            return Separation(None, -math.inf, bound, STATUS[status], solve_s)
+        values = np.asarray(h.getSolution().col_value)
+        coalition = self._coalition(values)
+        found: dict[frozenset[str], float] = {}
+        for c, e in [(coalition, total - (info.objective_function_value + self.offset)),
+                     *((self._coalition(np.asarray(s.col_value)), total - (s.objective
+                                                                           + self.offset))
+                       for s in h.getSavedMipSolutions())]:
+            found[c] = max(found.get(c, -math.inf), e)
+        binding = tuple(sorted({i for i, j, m in self._flow_cols if j is not None
+                                and i in coalition and values[j] >= m * (1 - 1e-6)}))
+        if binding:
+            log.warning("separation: the big-M flow bound binds for %s in coalition %s",
+                        binding, sorted(coalition))
+        return Separation(coalition, found[coalition], bound, STATUS[status], solve_s,
+                          tuple(sorted(found.items(), key=lambda item: -item[1])), binding)
+
+    def _coalition(self, values: np.ndarray) -> frozenset[str]:
+        return frozenset(p for p, j in zip(self.players, self.z) if values[j] > 0.5)
+
