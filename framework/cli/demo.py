@@ -55,7 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
           f"90 % load and 10 % renewable quantiles in {args.gamma:g} hours per microgrid "
           f"-> {out / 'robust.nc'}\n")
     print(robustness_table(result, robust))
-    allocation = allocate(system, scenarios, ["shapley", "nucleolus", "proportional_cost"])
+    allocation = allocate(system, scenarios, ["shapley", "nucleolus", "dual", "proportional_cost"])
     write_result(allocation, out / "allocation.nc")
     print(f"\n5. the saving of sharing split among the microgrids -> {out / 'allocation.nc'}\n")
     print(allocation_table(allocation))

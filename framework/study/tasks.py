@@ -32,7 +32,8 @@ PLANNERS: dict[str, tuple[str, str]] = {
 """Method name -> (module, function) of the planner."""
 
 TASK_OPTIONS: dict[str, tuple[str, ...]] = {
-    "allocate": ("rules", "n_permutations", "seed", "confidence", "time_limit_s"),
+    "allocate": ("rules", "method", "n_permutations", "seed", "confidence", "tolerance",
+                 "rel_tolerance", "stratified", "time_limit_s", "generation_time_limit_s"),
     "lease": ("energy_prices", "power_prices", "grid", "time_limit_s"),
 }
 COST_COLUMNS = ("energy", "renewables", "curtailment", "degradation", "fees", "shedding", "co2")
@@ -273,6 +274,7 @@ def allocation_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
         rows.append({
             "rule": str(rule), **shared, "saving_of_sharing_per_yr": float(ds.attrs[
                 "saving_of_sharing_per_yr"]),
+            "allocation_method": str(ds.attrs.get("allocation_method", "enumeration")),
             "in_core": int(r["in_core"]), "individually_rational": int(
                 r["individually_rational"]), "max_excess": float(r["max_excess"]),
             **{f"saving_{p}": float(v) for p, v in zip(ds["microgrid"].values,
