@@ -14,6 +14,7 @@ import xarray as xr
 
 from framework.architecture import STATION, architecture
 from framework.kpi import annual
+from framework.model.ageing import implied_life_yr
 from framework.system import System
 
 #: A station whose usable energy covers less than this many hours of its peak flow at the
@@ -56,6 +57,8 @@ def add_diagnostics(ds: xr.Dataset, system: System, mode: str) -> xr.Dataset:
     one microgrid to another in the same step, ``sum_t min(sum_i charge, sum_i discharge)``),
     ``exchange_p2p_kwh_per_yr`` (``sum p2p_in``), ``exchanged_kwh_per_yr`` (both);
     per storage ``equivalent_full_cycles_per_yr`` (cell discharge / usable energy),
+    ``implied_life_yr`` (:func:`framework.model.ageing.implied_life_yr` of the annual cell
+    discharge: the calendar life, or shorter where the cycle life wears the cells first),
     ``simultaneous_hours_per_yr`` and ``simultaneous_kwh_per_yr`` (steps in which one
     battery, one account or a pooled station's cells charge and discharge at once, and the
     energy ``min(in, out)`` that does both), ``relay`` (a pooled station whose bus passes
@@ -78,6 +81,9 @@ def add_diagnostics(ds: xr.Dataset, system: System, mode: str) -> xr.Dataset:
     annual_out = annual(cell_out.sum("step") * dt, ds, system)
     ds["equivalent_full_cycles_per_yr"] = xr.where(usable > 1e-9, annual_out
                                                    / usable.where(usable > 1e-9), 0.0)
+    ds["implied_life_yr"] = xr.apply_ufunc(
+        np.vectorize(lambda e, d: implied_life_yr(system.storage, e, d), otypes=[float]),
+        ds["cap_energy_kwh"], annual_out)
     if arch.shared and not arch.pooled:  # per account, then summed into the station
         per_account = np.minimum(ds["charge_kw"], ds["discharge_kw"])
         both = per_account.sum("microgrid").expand_dims(storage=[STATION], axis=-1)
@@ -94,6 +100,7 @@ def add_diagnostics(ds: xr.Dataset, system: System, mode: str) -> xr.Dataset:
     ds["warnings"] = xr.DataArray("\n".join(_warnings(ds, system)))
     units = {"exchange_station_kwh_per_yr": "kWh/yr", "exchange_p2p_kwh_per_yr": "kWh/yr",
              "exchanged_kwh_per_yr": "kWh/yr", "equivalent_full_cycles_per_yr": "1/yr",
+             "implied_life_yr": "yr",
              "simultaneous_kwh_per_yr": "kWh/yr", "simultaneous_hours_per_yr": "h/yr"}
     for name, unit in units.items():
         ds[name].attrs["units"] = unit

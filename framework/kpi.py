@@ -19,7 +19,7 @@ def add_kpis(ds: xr.Dataset, system: System) -> xr.Dataset:
     """Add annual costs and KPIs to the result of one mode.
 
     Added: ``annual_operating_cost`` (cost_term), ``annual_cost`` (``capex_annual`` plus
-    the operating terms), ``self_sufficiency`` (1 - grid import / load, total) and per microgrid
+    the operating terms plus ``demand_charge_annual`` where the result has it), ``self_sufficiency`` (1 - grid import / load, total) and per microgrid
     ``self_sufficiency_mg``, ``curtailment_share`` (curtailed / available renewable energy),
     ``peak_import_kw`` (highest total import of any scenario and step), ``co2_t_per_yr``,
     ``shed_kwh_per_yr``.
@@ -29,6 +29,8 @@ def add_kpis(ds: xr.Dataset, system: System) -> xr.Dataset:
         "grid_import_kw", "load_kw", "curtailed_kw", "shed_kw")}
     ds["annual_operating_cost"] = annual(ds["daily_cost"], ds, system)
     ds["annual_cost"] = ds["capex_annual"] + ds["annual_operating_cost"].sum("cost_term")
+    if "demand_charge_annual" in ds:
+        ds["annual_cost"] = ds["annual_cost"] + ds["demand_charge_annual"]
 
     load = annual(energy["load_kw"], ds, system)
     imported = annual(energy["grid_import_kw"], ds, system)

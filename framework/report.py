@@ -13,11 +13,13 @@ ROWS = (
     ("  grid energy", "energy", "{:,.0f}"),
     ("  degradation", "degradation", "{:,.0f}"),
     ("  exchange fees", "fees", "{:,.0f}"),
+    ("  demand charges", "demand_charges", "{:,.0f}"),
     ("  shedding", "shedding", "{:,.0f}"),
     ("storage energy (kWh)", "total_energy_kwh", "{:,.1f}"),
     ("storage power (kW)", "total_power_kw", "{:,.1f}"),
     ("exchanged energy (MWh/yr)", "exchanged_mwh_per_yr", "{:,.1f}"),
     ("full cycles per storage (1/yr)", "cycles", "{}"),
+    ("implied life per storage (yr)", "life", "{}"),
     ("self-sufficiency", "self_sufficiency", "{:.1%}"),
     ("curtailment share", "curtailment_share", "{:.1%}"),
     ("peak import (kW)", "peak_import_kw", "{:,.0f}"),
@@ -33,6 +35,11 @@ def _cell(r: dict, key: str, fmt: str) -> str:
     if key == "cycles":
         cycles = diag.get("equivalent_full_cycles_per_yr", {})
         return ", ".join(f"{c:,.0f}" for c in cycles.values()) if cycles else "-"
+    if key == "life":
+        life = diag.get("implied_life_yr", {})
+        return ", ".join(f"{n:,.1f}" for n in life.values()) if life else "-"
+    if key == "demand_charges" and key not in r["annual_cost_split"]:
+        return "-"  # a result written before demand charges
     return fmt.format(r.get(key, r["annual_cost_split"].get(key, r["kpis"].get(key))))
 
 

@@ -28,7 +28,8 @@ from framework.diagnostics import add_diagnostics, cell_flows
 from framework.errors import InputError
 from framework.io import write_netcdf
 from framework.kpi import add_kpis
-from framework.model import COST_TERMS
+from framework.model import COST_TERMS, scenario_data
+from framework.model.demand import billing_periods
 from framework.system import System, system_to_dict
 
 DISPATCH_VARS = ("grid_import_kw", "grid_export_kw", "pv_used_kw", "wind_used_kw", "shed_kw",
@@ -37,6 +38,8 @@ INPUT_VARS = ("probability", "load_kw", "pv_pu", "wind_pu", "pv_kw", "wind_kw")
 UNITS = {"cap_energy_kwh": "kWh", "cap_power_kw": "kW", "soc_kwh": "kWh", "curtailed_kw": "kW",
          "cell_charge_kw": "kW", "cell_discharge_kw": "kW", "account_kwh": "kWh",
          "daily_cost": "currency/day", "capex_annual": "currency/yr",
+         "demand_charge_annual": "currency/yr", "billing_peak_kw": "kW",
+         "billing_coincident_peak_kw": "kW", "implied_life_yr": "yr",
          "annual_cost": "currency/yr", "co2_kg": "kg/day", "probability": "1"}
 UNITS.update({v: "kW" for v in DISPATCH_VARS})
 
@@ -82,6 +85,8 @@ def mode_result(system: System, scenarios: xr.Dataset, mode: str, first_stage: p
     data["cap_power_kw"] = (("storage",), np.array(
         [pyo.value(first_stage.cap_power_kw[k]) for k in storages]))
     data["capex_annual"] = ((), float(pyo.value(first_stage.capex_annual)))
+    data["demand_charge_annual"] = ((), float(pyo.value(first_stage.demand_charge_annual))
+                                    if hasattr(first_stage, "demand_charge_annual") else 0.0)
     sel = scenarios.sel(microgrid=mgs)
     ds = xr.Dataset(
         data,
@@ -96,6 +101,8 @@ def mode_result(system: System, scenarios: xr.Dataset, mode: str, first_stage: p
              if hasattr(dispatch[0], name) else None
              for name in ("cell_charge_kw", "cell_discharge_kw")]
     ds["cell_charge_kw"], ds["cell_discharge_kw"] = cell_flows(ds, mode, *cells)
+    if system.has_demand_charges:
+        ds = add_billing_peaks(ds, system, scenarios)
     ds = add_diagnostics(add_kpis(ds, system), system, mode)
     for name, unit in UNITS.items():
         if name in ds:
@@ -103,6 +110,24 @@ def mode_result(system: System, scenarios: xr.Dataset, mode: str, first_stage: p
     solved = [name for name in ds.data_vars if name not in INPUT_VARS]
     return xr.merge([ds[solved].expand_dims(mode=[mode]), ds[list(INPUT_VARS)]],
                     compat="no_conflicts", combine_attrs="override")
+
+
+def add_billing_peaks(ds: xr.Dataset, system: System, scenarios: xr.Dataset) -> xr.Dataset:
+    """Add the peaks that demand charges price (:mod:`framework.model.demand`): per billing
+    period ``billing_peak_kw(billing_period, microgrid)``, the highest ``grid_import_kw`` of
+    the scenarios in the period, and ``billing_coincident_peak_kw(billing_period)``, the
+    highest sum over the microgrids."""
+    data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
+    periods, member_of, _ = billing_periods(system, data)
+    imports = ds["grid_import_kw"].max("step")
+    total = ds["grid_import_kw"].sum("microgrid").max("step")
+    rows = [[s for s, of in enumerate(member_of) if b in of] for b in periods]
+    ds["billing_peak_kw"] = xr.concat([imports.isel(scenario=r).max("scenario") for r in rows],
+                                      dim="billing_period").assign_coords(billing_period=periods)
+    ds["billing_coincident_peak_kw"] = xr.concat(
+        [total.isel(scenario=r).max("scenario") for r in rows],
+        dim="billing_period").assign_coords(billing_period=periods)
+    return ds
 
 
 def _mg(system: System, name: str) -> Any:
@@ -232,8 +257,8 @@ def _diagnostics(r: xr.Dataset, built: list[str]) -> dict[str, Any]:
                  "exchange_p2p_kwh_per_yr"):
         if name in r:
             out[name] = float(r[name])
-    for name in ("equivalent_full_cycles_per_yr", "simultaneous_hours_per_yr",
-                 "simultaneous_kwh_per_yr"):
+    for name in ("equivalent_full_cycles_per_yr", "implied_life_yr",
+                 "simultaneous_hours_per_yr", "simultaneous_kwh_per_yr"):
         if name in r:
             out[name] = {k: float(r[name].sel(storage=k)) for k in built}
     if "relay" in r:
@@ -258,7 +283,9 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
             "annual_cost": float(r["annual_cost"]),
             "annual_cost_split": {"capex": float(r["capex_annual"]), **{
                 str(t): float(r["annual_operating_cost"].sel(cost_term=t))
-                for t in r["cost_term"].values}},
+                for t in r["cost_term"].values},
+                **({"demand_charges": float(r["demand_charge_annual"])}
+                   if "demand_charge_annual" in r else {})},
             "cap_energy_kwh": {k: float(r["cap_energy_kwh"].sel(storage=k)) for k in built},
             "cap_power_kw": {k: float(r["cap_power_kw"].sel(storage=k)) for k in built},
             "total_energy_kwh": float(r["cap_energy_kwh"].sum()),

@@ -48,6 +48,7 @@ from framework.errors import InputError
 HISTORY_SOURCES = ("simbench", "csv", "netcdf", "days")
 QUANTITIES = ("load_kw", "pv_pu", "wind_pu")
 STORAGE_CHOICES = (*STORAGES, "both")
+BILLING_PERIODS = ("month", "year")
 
 
 def _check(cond: bool, key: str, expected: str, value: Any) -> None:
@@ -167,6 +168,12 @@ class Microgrid:
     p2p_limit_kw : float, optional
         Limit of direct (``p2p``) exchange with the other microgrids (kW), in and out each;
         ``None`` is unlimited.
+    price_buy_per_kwh, price_sell_per_kwh : float or tuple, optional
+        This microgrid's own grid purchase and feed-in prices (one value or one per step);
+        ``None`` takes the system's ``[tariff]``.
+    demand_charge_per_kw : float, optional
+        This microgrid's price per kW of its highest grid import in each billing period;
+        ``None`` takes ``tariff.demand_charge_per_kw``.
     columns : dict
         For ``csv``/``netcdf``/``days`` sources: which column feeds which quantity, keys
         among ``load_kw``, ``pv_pu``, ``wind_pu``.
@@ -183,6 +190,9 @@ class Microgrid:
     export_limit_kw: float | None = None
     station_limit_kw: float | None = None
     p2p_limit_kw: float | None = None
+    price_buy_per_kwh: float | tuple[float, ...] | None = None
+    price_sell_per_kwh: float | tuple[float, ...] | None = None
+    demand_charge_per_kw: float | None = None
     columns: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -190,7 +200,10 @@ class Microgrid:
         _check(isinstance(self.name, str) and self.name.strip() != "", "name",
                "a non-empty string", self.name)
         _nonneg(self, "peak_load_kw", "pv_kw", "wind_kw", "import_limit_kw",
-                "export_limit_kw", "station_limit_kw", "p2p_limit_kw")
+                "export_limit_kw", "station_limit_kw", "p2p_limit_kw", "demand_charge_per_kw")
+        for key in ("price_buy_per_kwh", "price_sell_per_kwh"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, _vector(getattr(self, key), key))
         _check(isinstance(self.columns, Mapping), "columns",
                'a table such as { load_kw = "A_load", pv_pu = "A_pv" }', self.columns)
         unknown = set(self.columns) - set(QUANTITIES)
@@ -218,6 +231,14 @@ class Tariff:
         Emission factor of grid purchases (reported).
     co2_price_per_kg : float
         Optional price on those emissions (0: reported only).
+    demand_charge_per_kw : float
+        Price per kW of each microgrid's highest grid import in each billing period (a
+        microgrid's own ``demand_charge_per_kw`` replaces it).
+    coincident_demand_charge_per_kw : float
+        Price per kW of the community's highest total grid import (the sum over the
+        microgrids, at their common connection) in each billing period.
+    billing_period : {"month", "year"}
+        The period whose peak is billed: 12 periods a year, or one.
     """
 
     price_buy_per_kwh: float | tuple[float, ...] = 0.30
@@ -228,6 +249,9 @@ class Tariff:
     curtailment_cost_per_kwh: float = 0.0
     grid_co2_kg_per_kwh: float | tuple[float, ...] = 0.4
     co2_price_per_kg: float = 0.0
+    demand_charge_per_kw: float = 0.0
+    coincident_demand_charge_per_kw: float = 0.0
+    billing_period: str = "month"
 
     def __post_init__(self) -> None:
         _numbers(self)
@@ -237,28 +261,45 @@ class Tariff:
                 "curtailment_cost_per_kwh", "co2_price_per_kg")
         _check(min(self.grid_co2_kg_per_kwh) >= 0, "grid_co2_kg_per_kwh", "values >= 0",
                self.grid_co2_kg_per_kwh)
-        buy, sell = self.price_buy_per_kwh, self.price_sell_per_kwh
-        if len(buy) == len(sell) or 1 in (len(buy), len(sell)):
-            steps = max(len(buy), len(sell))
-            above = [t for t in range(steps) if sell[t % len(sell)] > buy[t % len(buy)]]
-            _check(not above, "price_sell_per_kwh",
-                   "at most price_buy_per_kwh in every step (buying to sell back makes the "
-                   f"cost unbounded); it is higher at step(s) {above[:5]}", self.price_sell_per_kwh)
-        _check(self.voll_per_kwh >= max(buy), "voll_per_kwh",
-               f"at least the highest price_buy_per_kwh ({max(buy)}): below it, shedding load "
-               "is cheaper than buying the energy", self.voll_per_kwh)
+        _check_prices(self.price_buy_per_kwh, self.price_sell_per_kwh, self.voll_per_kwh, "")
+        _nonneg(self, "demand_charge_per_kw", "coincident_demand_charge_per_kw")
+        _check(self.billing_period in BILLING_PERIODS, "billing_period",
+               f"one of {BILLING_PERIODS}", self.billing_period)
 
     def per_step(self, key: str, steps: int) -> tuple[float, ...]:
         """The vector ``key`` with one value per step (a scalar is repeated)."""
-        values = getattr(self, key)
-        if len(values) == 1:
-            return values * steps
-        if len(values) != steps:
-            raise InputError(
-                f"tariff.{key}: expected 1 or {steps} values (one per step of the day), "
-                f"got {len(values)}"
-            )
-        return values
+        return _per_step(getattr(self, key), f"tariff.{key}", steps)
+
+    @property
+    def periods_per_year(self) -> int:
+        """Billing periods in a year: 12 (``month``) or 1 (``year``)."""
+        return 12 if self.billing_period == "month" else 1
+
+
+def _per_step(values: tuple[float, ...], key: str, steps: int) -> tuple[float, ...]:
+    """A price vector with one value per step (a scalar is repeated)."""
+    if len(values) == 1:
+        return values * steps
+    if len(values) != steps:
+        raise InputError(f"{key}: expected 1 or {steps} values (one per step of the day), "
+                         f"got {len(values)}")
+    return values
+
+
+def _check_prices(buy: tuple[float, ...], sell: tuple[float, ...], voll: float,
+                  prefix: str) -> None:
+    """Feed-in at most the purchase price in every step (else buying to sell back makes the
+    cost unbounded) and a value of lost load at least the highest purchase price; ``prefix``
+    names the table of the prices in the error."""
+    if len(buy) == len(sell) or 1 in (len(buy), len(sell)):
+        steps = max(len(buy), len(sell))
+        above = [t for t in range(steps) if sell[t % len(sell)] > buy[t % len(buy)]]
+        _check(not above, f"{prefix}price_sell_per_kwh",
+               f"at most {prefix}price_buy_per_kwh in every step (buying to sell back makes "
+               f"the cost unbounded); it is higher at step(s) {above[:5]}", sell)
+    _check(voll >= max(buy), "voll_per_kwh",
+           f"at least the highest {prefix}price_buy_per_kwh ({max(buy)}): below it, shedding "
+           "load is cheaper than buying the energy", voll)
 
 
 @dataclass(frozen=True)
@@ -273,6 +314,14 @@ class Storage:
         Fixed O&M per year as a fraction of the investment.
     lifetime_yr, discount_rate : float
         Annuity factor ``crf = r(1+r)^n / ((1+r)^n - 1)``, ``1/n`` at ``r = 0``.
+        ``lifetime_yr`` is the calendar life; with ``cycle_life`` the cells' life is the
+        shorter of it and the cycle life over the cycles a year (:mod:`framework.model.ageing`).
+    cycle_life : float, optional
+        Equivalent full cycles at depth ``cycle_life_dod`` until the cells' end of life:
+        they deliver ``cycle_life * cycle_life_dod * E`` kWh of discharge. ``None``: the
+        cells last ``lifetime_yr`` whatever the use.
+    cycle_life_dod : float
+        Depth of discharge of the ``cycle_life`` rating, a fraction of ``E`` in (0, 1].
     eta_charge, eta_discharge : float
         Efficiencies in (0, 1].
     soc_min_frac, soc_max_frac : float
@@ -299,6 +348,8 @@ class Storage:
     om_fraction_per_yr: float = 0.01
     lifetime_yr: float = 15.0
     discount_rate: float = 0.05
+    cycle_life: float | None = None
+    cycle_life_dod: float = 0.8
     eta_charge: float = 0.95
     eta_discharge: float = 0.95
     soc_min_frac: float = 0.1
@@ -332,6 +383,10 @@ class Storage:
                 "power_to_energy_min_per_h", "power_to_energy_max_per_h")
         _check(isinstance(self.lifetime_yr, (int, float)) and self.lifetime_yr > 0,
                "lifetime_yr", "a number > 0", self.lifetime_yr)
+        _check(self.cycle_life is None or self.cycle_life > 0, "cycle_life",
+               "a number of equivalent full cycles > 0", self.cycle_life)
+        _check(0 < self.cycle_life_dod <= 1, "cycle_life_dod", "a fraction in (0, 1]",
+               self.cycle_life_dod)
         for key in ("eta_charge", "eta_discharge"):
             value = getattr(self, key)
             _check(isinstance(value, (int, float)) and 0 < value <= 1, key, "a value in (0, 1]",
@@ -358,8 +413,12 @@ class Storage:
 
     @property
     def crf(self) -> float:
-        """Capital recovery factor (1/yr)."""
-        r, n = self.discount_rate, self.lifetime_yr
+        """Capital recovery factor (1/yr) over the calendar life ``lifetime_yr``."""
+        return self.crf_of(self.lifetime_yr)
+
+    def crf_of(self, life_yr: float) -> float:
+        """Capital recovery factor (1/yr) of an investment that lasts ``life_yr`` years."""
+        r, n = self.discount_rate, life_yr
         if r == 0:
             return 1.0 / n
         return r * (1 + r) ** n / ((1 + r) ** n - 1)
@@ -468,6 +527,35 @@ class System:
         _check(not dupes, "microgrid.name", "unique names", dupes)
         _check("station" not in names, "microgrid.name",
                "names other than 'station' (the shared station's name)", "station")
+        for mg in self.microgrids:
+            if mg.price_buy_per_kwh is not None or mg.price_sell_per_kwh is not None:
+                buy, sell = self.prices(mg.name)
+                _check_prices(buy, sell, self.tariff.voll_per_kwh,
+                              f"microgrid {mg.name!r}: ")
+
+    def prices(self, name: str, steps: int | None = None
+               ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Microgrid ``name``'s purchase and feed-in prices (its own, else the tariff's),
+        with one value per step when ``steps`` is given."""
+        mg = next(mg for mg in self.microgrids if mg.name == name)
+        pairs = [(getattr(mg, key), key) for key in ("price_buy_per_kwh", "price_sell_per_kwh")]
+        out = [(own, f"microgrid {name!r}: {key}") if own is not None
+               else (getattr(self.tariff, key), f"tariff.{key}") for own, key in pairs]
+        if steps is None:
+            return out[0][0], out[1][0]
+        return _per_step(*out[0], steps), _per_step(*out[1], steps)
+
+    def demand_charge(self, name: str) -> float:
+        """Microgrid ``name``'s price per kW of its billing-period peak import."""
+        mg = next(mg for mg in self.microgrids if mg.name == name)
+        return (self.tariff.demand_charge_per_kw if mg.demand_charge_per_kw is None
+                else mg.demand_charge_per_kw)
+
+    @property
+    def has_demand_charges(self) -> bool:
+        """Whether any peak of a billing period is priced."""
+        return (self.tariff.coincident_demand_charge_per_kw > 0
+                or any(self.demand_charge(name) > 0 for name in self.names))
 
     @property
     def names(self) -> list[str]:

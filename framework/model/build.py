@@ -15,9 +15,11 @@ from numbers import Real
 import pyomo.environ as pyo
 from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 
-from framework.architecture import Architecture, architecture
+from framework.architecture import STATION, Architecture, architecture
 from framework.errors import InputError
+from framework.model.ageing import capex_expression, define_ageing
 from framework.model.data import ScenarioData
+from framework.model.demand import define_demand_charges
 from framework.system import Storage, System
 
 #: A storage's cell flow in step ``t`` as an expression of the dispatch block.
@@ -52,7 +54,6 @@ def define_first_stage(m: pyo.Block, system: System, members: Mapping[str, Seque
     if tech.power_to_energy_max_per_h is not None:
         m.p_to_e_max = pyo.Constraint(m.K, rule=lambda b, k: b.cap_power_kw[k]
                                       <= tech.power_to_energy_max_per_h * b.cap_energy_kwh[k])
-    fixed = {k: 0.0 for k in m.K}
     if tech.modular:
         m.n_modules = pyo.Var(m.K, within=pyo.NonNegativeIntegers, bounds=(0, tech.max_modules))
         m.built = pyo.Var(m.K, within=pyo.Binary)
@@ -62,12 +63,9 @@ def define_first_stage(m: pyo.Block, system: System, members: Mapping[str, Seque
                                         == tech.module_power_kw * b.n_modules[k])
         m.module_built = pyo.Constraint(m.K, rule=lambda b, k: b.n_modules[k]
                                         <= tech.max_modules * b.built[k])
-        fixed = {k: tech.fixed_cost * m.built[k] for k in m.K}
     multiplier = system.shared.capex_multiplier if shared else 1.0
-    m.capex_annual = pyo.Expression(expr=tech.annual_factor * multiplier * sum(
-        (tech.capex_energy_per_kwh * m.cap_energy_kwh[k]
-                         + tech.capex_power_per_kw * m.cap_power_kw[k] + fixed[k])
-        for k in m.K))
+    m.capex_annual = pyo.Expression(expr=capex_expression(
+        m, tech, multiplier, lambda k: tech.crf * tech.capex_energy_per_kwh * m.cap_energy_kwh[k]))
 
 
 def first_stage_vars(m: pyo.Block) -> list[pyo.Var]:
@@ -195,7 +193,9 @@ def define_balance(d: pyo.Block, load: Mapping[tuple[str, int], float]) -> None:
 def define_cells(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float, cell_in: Cell,
                  cell_out: Cell) -> None:
     """State of charge of the cells of every storage ``k`` over a cyclic day
-    (``soc[k, -1] = soc[k, T-1]``), for the cells' flows ``cell_in``, ``cell_out``:
+    (``soc[k, -1] = soc_start_kwh[k]``, an expression that is ``soc[k, T-1]`` unless
+    :func:`link_days` links the day to the one before), for the cells' flows ``cell_in``,
+    ``cell_out``:
 
     ``soc[k,t] - soc_min * E_k = (1 - sd)^dt * (soc[k,t-1] - soc_min * E_k)
     + dt * (eta_c * cell_in[k,t] - cell_out[k,t] / eta_d)``:
@@ -207,9 +207,10 @@ def define_cells(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float, cell_in:
     keep = (1.0 - tech.self_discharge_per_h) ** dt
     last = len(d.T) - 1
     d.soc_kwh = pyo.Var(fs.K, d.T, within=pyo.NonNegativeReals)
+    d.soc_start_kwh = pyo.Expression(fs.K, rule=lambda b, k: b.soc_kwh[k, last])
 
     def soc_rule(b: pyo.Block, k: str, t: int) -> pyo.Expression:
-        prev = b.soc_kwh[k, last if t == 0 else t - 1]
+        prev = b.soc_start_kwh[k] if t == 0 else b.soc_kwh[k, t - 1]
         floor = tech.soc_min_frac * fs.cap_energy_kwh[k]
         return b.soc_kwh[k, t] == keep * prev + (1.0 - keep) * floor + dt * (
             tech.eta_charge * cell_in(b, k, t) - cell_out(b, k, t) / tech.eta_discharge)
@@ -236,7 +237,9 @@ def define_individual_storage(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: fl
 def define_accounts(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float) -> None:
     """A shared station of energy accounts (storage sharing without energy sharing).
 
-    Per microgrid an account ``acc[i,t] >= 0`` of usable energy above the floor, cyclic:
+    Per microgrid an account ``acc[i,t] >= 0`` of usable energy above the floor, cyclic
+    (``acc[i,-1] = account_start_kwh[i]``, ``acc[i,T-1]`` unless :func:`link_days` links
+    the day to the one before):
     ``acc[i,t] = (1 - sd)^dt * acc[i,t-1] + dt * (eta_c * charge[i,t]
     - discharge[i,t] / eta_d)``; together ``sum_i acc[i,t] <= (soc_max - soc_min) * E``;
     ``sum_i charge[i,t] <= P``, ``sum_i discharge[i,t] <= P``. The station's state of charge
@@ -251,8 +254,10 @@ def define_accounts(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float) -> No
     last = len(d.T) - 1
     usable = tech.soc_max_frac - tech.soc_min_frac
     d.account_kwh = pyo.Var(d.I, d.T, within=pyo.NonNegativeReals)
+    d.account_start_kwh = pyo.Expression(d.I, rule=lambda b, i: b.account_kwh[i, last])
     d.account_balance = pyo.Constraint(d.I, d.T, rule=lambda b, i, t: (
-        b.account_kwh[i, t] == keep * b.account_kwh[i, last if t == 0 else t - 1]
+        b.account_kwh[i, t] == keep * (b.account_start_kwh[i] if t == 0
+                                       else b.account_kwh[i, t - 1])
         + dt * (tech.eta_charge * b.charge_kw[i, t] - b.discharge_kw[i, t] / tech.eta_discharge)))
     d.accounts_max = pyo.Constraint(fs.K, d.T, rule=lambda b, k, t: sum(
         b.account_kwh[i, t] for i in b.I) <= usable * fs.cap_energy_kwh[k])
@@ -356,6 +361,31 @@ def cell_throughput(d: pyo.Block) -> pyo.Expression:
     return 0.0
 
 
+def cell_out(d: pyo.Block, k: str, t: int) -> pyo.Expression:
+    """The flow out of storage ``k``'s cells in step ``t``: a pooled station's cell
+    discharge, an accounts station's ``sum_i discharge[i,t]``, a battery's own discharge."""
+    if hasattr(d, "cell_discharge_kw"):
+        return d.cell_discharge_kw[k, t]
+    if k == STATION:
+        return pyo.quicksum(d.discharge_kw[i, t] for i in d.I)
+    return d.discharge_kw[k, t]
+
+
+def link_days(blocks: Sequence[pyo.Block]) -> None:
+    """Chronological days: the state of charge (and every account) of day ``d`` starts
+    where day ``d - 1`` ended, ``soc[d, k, -1] = soc[d - 1, k, T-1]``, and the first day
+    starts where the last ends (a cyclic year), instead of every day being cyclic."""
+    for day, block in enumerate(blocks):
+        before = blocks[day - 1]
+        last = before.T.last()
+        if hasattr(block, "soc_start_kwh"):
+            for k in block.soc_start_kwh:
+                block.soc_start_kwh[k].set_value(before.soc_kwh[k, last])
+        if hasattr(block, "account_start_kwh"):
+            for i in block.account_start_kwh:
+                block.account_start_kwh[i].set_value(before.account_kwh[i, last])
+
+
 def metered_vars(d: pyo.Block, arch: Architecture) -> list[pyo.Var]:
     """The flows metered at the microgrids' connections that pay the exchange fee: station
     ``charge``/``discharge`` (shared storage) and ``p2p_in``/``p2p_out``, every ``i, t``."""
@@ -379,18 +409,19 @@ def define_daily_cost(d: pyo.Block, system: System, data: ScenarioData,
                       wind_avail: Mapping[tuple[str, int], float], arch: Architecture) -> None:
     """Daily operating cost of the scenario, split into named terms (currency per day):
 
-    ``sum_{i,t} dt * (price_buy[t] * grid_import - price_sell[t] * grid_export
+    ``sum_{i,t} dt * (price_buy[i,t] * grid_import - price_sell[i,t] * grid_export
     + voll * shed + price_pv * pv_used + price_wind * wind_used
     + curtailment_cost * (pv_avail + wind_avail - pv_used - wind_used)
     + co2_price * co2[t] * grid_import)
     + dt * degradation * cell_throughput + dt * fee * metered_flow``
     (:func:`cell_throughput`: wear on the cells; :func:`metered_flow`: the fee at each
     microgrid's connection to the station and on p2p flows; own batteries pay no fee).
+    ``price_buy[i,t]``, ``price_sell[i,t]``: the microgrid's own prices, else the tariff's
+    (:meth:`framework.system.System.prices`).
     """
     tariff, tech, dt = system.tariff, system.storage, data.step_h
     T = data.steps
-    buy = tariff.per_step("price_buy_per_kwh", T)
-    sell = tariff.per_step("price_sell_per_kwh", T)
+    prices = {i: system.prices(i, T) for i in d.I}
     co2 = tariff.per_step("grid_co2_kg_per_kwh", T)
     it = [(i, t) for i in d.I for t in d.T]
     imp, exp_ = d.grid_import_kw, d.grid_export_kw
@@ -399,7 +430,8 @@ def define_daily_cost(d: pyo.Block, system: System, data: ScenarioData,
     d.co2_kg = pyo.Expression(expr=dt * pyo.quicksum(co2[t] * imp[i, t] for i, t in it))
     fee = system.shared.exchange_fee_per_kwh
     terms = {
-        "energy": pyo.quicksum(buy[t] * imp[i, t] - sell[t] * exp_[i, t] for i, t in it),
+        "energy": pyo.quicksum(prices[i][0][t] * imp[i, t] - prices[i][1][t] * exp_[i, t]
+                               for i, t in it),
         "shedding": tariff.voll_per_kwh * pyo.quicksum(d.shed_kw[i, t] for i, t in it),
         "renewables": pyo.quicksum(tariff.price_pv_per_kwh * d.pv_used_kw[i, t]
                                    + tariff.price_wind_per_kwh * d.wind_used_kw[i, t]
@@ -432,12 +464,18 @@ def fix_capacity(m: pyo.Block, system: System,
 
 
 def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mode: str,
-                          microgrids: Sequence[str] | None = None) -> pyo.ConcreteModel:
+                          microgrids: Sequence[str] | None = None, *,
+                          chronological: bool = False) -> pyo.ConcreteModel:
     """Build the extensive form: one first stage and the dispatch of every scenario.
 
     The first stage is on the model, scenario ``k``'s dispatch on ``m.scenario[k]``; the
-    objective is ``capex_annual + days_per_year * sum_k pi_k * daily_cost_k``, the same as the
-    probability-weighted sum of :func:`build_scenario_model`'s objectives.
+    objective is ``capex_annual + demand_charge_annual + days_per_year * sum_k pi_k *
+    daily_cost_k``; without a cycle life and demand charges it is the probability-weighted
+    sum of :func:`build_scenario_model`'s objectives. With a cycle life the cells' annuity
+    follows the year's cycles (:func:`framework.model.ageing.define_ageing`); demand charges
+    price the billing periods' peaks (:func:`framework.model.demand.define_demand_charges`).
+    ``chronological``: the scenarios are consecutive days, the storage carried from one to
+    the next (:func:`link_days`) instead of every day being cyclic.
     """
     arch = architecture(mode)
     names = list(microgrids) if microgrids is not None else system.names
@@ -446,7 +484,14 @@ def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mod
     m.scenario = pyo.Block(range(len(scenarios)))
     for k, data in enumerate(scenarios):
         define_dispatch(m.scenario[k], m, system, data, arch, names)
-    m.annual_cost = pyo.Expression(expr=m.capex_annual + system.planning.days_per_year
+    blocks = [m.scenario[k] for k in range(len(scenarios))]
+    if chronological:
+        link_days(blocks)
+    define_ageing(m, system, blocks, [data.probability for data in scenarios], cell_out,
+                  system.shared.capex_multiplier if arch.shared else 1.0)
+    define_demand_charges(m, system, blocks, scenarios)
+    m.annual_cost = pyo.Expression(expr=m.capex_annual + m.demand_charge_annual
+                                   + system.planning.days_per_year
                                    * pyo.quicksum(data.probability * m.scenario[k].daily_cost
                                                   for k, data in enumerate(scenarios)))
     m.objective = pyo.Objective(expr=m.annual_cost, sense=pyo.minimize)
@@ -476,7 +521,13 @@ def build_scenario_model(system: System, data: ScenarioData, mode: str,
         the model, the dispatch on ``m.dispatch``, and the objective
         ``capex_annual + days_per_year * daily_cost`` (annual cost of this scenario);
         ``m._mpisppy_probability`` is the scenario's probability.
+
+    Raises
+    ------
+    InputError
+        With a cycle life or demand charges (:func:`refuse_year_coupling`).
     """
+    refuse_year_coupling(system)
     arch = architecture(mode)
     names = list(microgrids) if microgrids is not None else system.names
     m = pyo.ConcreteModel(name=data.name)
@@ -488,3 +539,20 @@ def build_scenario_model(system: System, data: ScenarioData, mode: str,
     m.objective = pyo.Objective(expr=m.annual_cost, sense=pyo.minimize)
     m._mpisppy_probability = data.probability
     return m
+
+
+def refuse_year_coupling(system: System) -> None:
+    """An :class:`InputError` when the system prices what couples the days of a year: a
+    cycle life (the cells' life follows the year's cycles) or demand charges (the peak of a
+    billing period spans its days). A model of one day (progressive hedging, C&CG, the MMW
+    gap) cannot hold them; the extensive form does."""
+    if system.storage.cycle_life is not None:
+        raise InputError("storage.cycle_life: the cells' life follows the cycles of the whole "
+                         "year, which couples the days; a method that solves days apart "
+                         "(progressive hedging, C&CG, MMW) cannot price it: use the extensive "
+                         "form (--method ef) or leave cycle_life unset")
+    if system.has_demand_charges:
+        raise InputError("tariff.demand_charge_per_kw: the peak of a billing period spans its "
+                         "days, which couples them; a method that solves days apart "
+                         "(progressive hedging, C&CG, MMW) cannot price it: use the extensive "
+                         "form (--method ef) or set the demand charges to 0")

@@ -30,6 +30,9 @@ class ScenarioData:
         Microgrid names, the column order of the arrays.
     load_kw, pv_pu, wind_pu : ndarray, shape (steps, microgrids)
         Load (kW) and PV / wind availability (per unit of installed capacity).
+    months : tuple of int
+        The calendar months (1-12) of the historical days this scenario stands for (from the
+        scenario file's ``membership``); empty when the file does not say.
     """
 
     name: str
@@ -39,6 +42,7 @@ class ScenarioData:
     load_kw: np.ndarray
     pv_pu: np.ndarray
     wind_pu: np.ndarray
+    months: tuple[int, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -65,8 +69,19 @@ def scenario_data(scenarios: xr.Dataset, k: int) -> ScenarioData:
         probability=float(sel["probability"]),
         step_h=float(scenarios.attrs["step_h"]),
         microgrids=tuple(str(m) for m in scenarios["microgrid"].values),
+        months=scenario_months(scenarios, k),
         **arrays,
     )
+
+
+def scenario_months(scenarios: xr.Dataset, k: int) -> tuple[int, ...]:
+    """The calendar months of the historical days that the scenario at position ``k``
+    stands for (``day`` where ``membership``, a scenario position, is ``k``); empty without day membership."""
+    if "membership" not in scenarios or scenarios.sizes.get("day", 0) == 0:
+        return ()
+    members = scenarios["membership"].values == k
+    days = scenarios["day"].values[members]
+    return tuple(sorted({int(m) for m in days.astype("datetime64[M]").astype(int) % 12 + 1}))
 
 
 def check_scenarios_match(system: System, scenarios: xr.Dataset,

@@ -179,16 +179,17 @@ def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: Sc
     ``|dQ/dz| <= days * dt * V * dev`` with ``V`` the most a kWh at one place and step can be
     worth. For every first stage (``loose``): the dearest grid price (import or export),
     bought or stored through both efficiencies,
-    ``p = max_t max(buy_t + co2_price * co2_t, sell_t) / (eta_c * eta_d)``, plus the per-kWh
-    degradation twice (into and out of the cells), the exchange fee at every meter a kWh
-    may pass (two at a station, two more with p2p), and the renewable prices; the value of
+    ``p = max_{i,t} max(buy[i,t] + co2_price * co2_t, sell[i,t]) / (eta_c * eta_d)`` (every
+    microgrid's own prices), plus the per-kWh degradation twice (into and out of the cells),
+    the exchange fee at every meter a kWh may pass (two at a station, two more with p2p), and the renewable prices; the value of
     lost load takes the place of ``p`` when some microgrid's import limit is below its
     worst-case load. Per step (``tight``), for the entries of a microgrid ``i`` whose import
     limit cannot bind (it exceeds ``i``'s worst-case load plus the power of the storage
     ``i`` charges plus what it can send to others: its ``p2p_limit_kw`` with p2p, its
     ``station_limit_kw`` at a pooled bus, where its charge is not bounded by the station's
     power; :class:`DualBounds`), when importing never pays less than exporting: a kWh of
-    load at ``(i, t)`` costs at most its import ``buy_t + co2_price * co2_t``, a kWh of lost
+    load at ``(i, t)`` costs at most its import at ``i``'s own price
+    ``buy[i,t] + co2_price * co2_t`` (:meth:`~framework.system.System.prices`), a kWh of lost
     renewable energy at most that plus the curtailment cost less its own price. The lower
     bound is 0 when the cost cannot fall as the net load rises (no curtailment cost, no
     negative price). The separation checks the bounds after every solve and widens them
@@ -196,9 +197,11 @@ def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: Sc
     """
     tar, tech = system.tariff, system.storage
     steps = data.steps
-    buy = np.array(tar.per_step("price_buy_per_kwh", steps)) + tar.co2_price_per_kg * np.array(
-        tar.per_step("grid_co2_kg_per_kwh", steps))
-    sell = np.array(tar.per_step("price_sell_per_kwh", steps))
+    co2 = tar.co2_price_per_kg * np.array(tar.per_step("grid_co2_kg_per_kwh", steps))
+    own = {i: system.prices(i, steps) for i in names}
+    buy_of = {i: np.array(own[i][0]) + co2 for i in names}
+    buy, sell = (np.concatenate([buy_of[i] for i in names]),
+                 np.concatenate([np.array(own[i][1]) for i in names]))
     mg_of = {mg.name: mg for mg in system.microgrids}
     worst_load = {i: data.load_kw[:, data.column(i)] + dev["load_dev_kw"].sel(microgrid=i).values
                   for i in names}
@@ -219,9 +222,9 @@ def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: Sc
     monotone = tar.curtailment_cost_per_kwh == 0 and buy.min() >= 0
     low = np.zeros_like(high) if monotone else -high
     per_step = scale * np.concatenate([
-        load * buy + pv * np.maximum(buy + tar.curtailment_cost_per_kwh - tar.price_pv_per_kwh, 0)
-        + wind * np.maximum(buy + tar.curtailment_cost_per_kwh - tar.price_wind_per_kwh, 0)
-        for load, pv, wind in (parts[i] for i in names)])
+        load * b + pv * np.maximum(b + tar.curtailment_cost_per_kwh - tar.price_pv_per_kwh, 0)
+        + wind * np.maximum(b + tar.curtailment_cost_per_kwh - tar.price_wind_per_kwh, 0)
+        for (load, pv, wind), b in ((parts[i], buy_of[i]) for i in names)])
 
     def sent(i: str) -> float:
         """The most ``i`` can send to other microgrids in one step (kW)."""
