@@ -41,22 +41,33 @@ def cmd_scenarios(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    """``sesplan evaluate``: a plan's capacities on another scenario set."""
+    """``sesplan evaluate``: a plan's capacities on another scenario set, as cyclic days
+    (with the out-of-sample statistics), or with ``--chronological`` on every day in order."""
+    from framework.chronological import (
+        chronology_summary,
+        chronology_table,
+        evaluate_chronological,
+    )
     from framework.evaluate import evaluate_with_statistics
     from framework.report import comparison_table
     from framework.results import read_result, summary, write_result
 
     check_output(args.output, **{"--plan": args.plan, "--scenarios": args.scenarios,
-                                  "SYSTEM.toml": args.system})
+                                 "SYSTEM.toml": args.system})
     if not one_process("evaluate"):
         return
     system, scenarios = system_and_scenarios(args)
-    ds = evaluate_with_statistics(system, scenarios, read_result(args.plan))
+    plan = read_result(args.plan)
+    ds = (evaluate_chronological(system, scenarios, plan) if args.chronological
+          else evaluate_with_statistics(system, scenarios, plan))
     write_result(ds, args.output)
     if args.json:
-        print_json(summary(ds))
+        print_json({**summary(ds), **({"chronology": chronology_summary(ds)}
+                                      if args.chronological else {})})
     else:
         print(comparison_table(ds))
+        if args.chronological:
+            print("\n" + chronology_table(ds))
     require_certified(ds)
 
 

@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spokes", default=None, metavar="NAME,...",
                    help="ph: lagrangian, xhatxbar, xhatshuffle or none (default: "
                    "lagrangian,xhatxbar on a multiple of 3 ranks, else none: bounds on the hub)")
+    p.add_argument("--chronological", action="store_true", default=None,
+                   help="ef: plan on every day of the scenario file in order, the state of "
+                   "charge carried from day to day (a scenario file of every day, sesplan "
+                   "scenarios --all-days); without it each day is a cyclic day")
     p.add_argument("--compare", action="store_true",
                    help="solve the ladder of sharing architectures (none, p2p, individual, "
                    "individual+p2p, accounts, accounts+p2p, pooled; extensive form only) and "
@@ -184,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_system(p)
     p.add_argument("--plan", required=True, help="result file of 'plan'")
     p.add_argument("--scenarios", "-s", required=True, help="scenario file to evaluate on")
+    p.add_argument("--chronological", action="store_true",
+                   help="operate the plan on every day in order, the state of charge carried "
+                   "from day to day (a scenario file of every day: sesplan scenarios "
+                   "--all-days), beside the same days as cyclic days and the plan's own cost")
     p.add_argument("-o", "--output", default="evaluation.nc", help="output NetCDF file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_evaluate)

@@ -22,7 +22,7 @@ from framework.errors import InputError, SolveError
 from framework.system import System
 
 #: Options of ``plan`` that only one method reads, and the methods that read them.
-METHOD_OPTIONS = {"gamma": ("ccg",), "quantile": ("ccg",), "single_worst_case": ("ccg",),
+METHOD_OPTIONS = {"chronological": ("ef",), "gamma": ("ccg",), "quantile": ("ccg",), "single_worst_case": ("ccg",),
                   "rel_gap": ("ph", "ccg"), "max_iterations": ("ph", "ccg"), "rho": ("ph",),
                   "bundles_per_rank": ("ph",), "spokes": ("ph",)}
 
@@ -58,6 +58,13 @@ def cmd_plan(args: argparse.Namespace) -> None:
         ds = _plan_ccg(args, system, scenarios)
         if ds is None:
             return
+    elif args.chronological:
+        from framework.chronological import solve_chronological
+        from framework.results import combine_modes
+
+        ds = combine_modes([solve_chronological(system, scenarios, m,
+                                                time_limit_s=args.time_limit)
+                            for m in modes(system)])
     else:
         ds = plan_ef(system, scenarios, modes=modes(system), time_limit_s=args.time_limit)
     write_result(ds, args.output)
@@ -86,7 +93,8 @@ def _plan_compare(args: argparse.Namespace) -> None:
                          f"--method {args.method}")
     if not one_process("plan --compare"):
         return
-    given = [f"--{k}" for k in ("storage", "station", "exchange") if getattr(args, k)]
+    given = [f"--{k}" for k in ("storage", "station", "exchange", "chronological")
+             if getattr(args, k)]
     if given:
         raise InputError(f"--compare: solves every architecture of the ladder; drop "
                          f"{', '.join(given)}")

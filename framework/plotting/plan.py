@@ -352,11 +352,14 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
 
 
 def _cost_terms(ds: xr.Dataset) -> dict[str, np.ndarray]:
-    """The annual cost of a result by term, per mode (currency/yr): ``capex`` and every
-    operating term."""
+    """The annual cost of a result by term, per mode (currency/yr): ``capex``, every
+    operating term, and the demand charges where the result has them."""
     operating = ds["annual_operating_cost"].transpose("mode", "cost_term")
+    demand = ({"demand_charges": ds["demand_charge_annual"].values}
+              if "demand_charge_annual" in ds and "mode" in ds["demand_charge_annual"].dims
+              else {})
     return {"capex": ds["capex_annual"].values, **{
-        str(t): operating.sel(cost_term=t).values for t in ds["cost_term"].values}}
+        str(t): operating.sel(cost_term=t).values for t in ds["cost_term"].values}, **demand}
 
 
 def _grouped(ax: object, series: list[tuple[str, np.ndarray, str]]) -> None:

@@ -49,12 +49,12 @@ BATTERY_COLORS = ("#CC79A7", "#F0E442", "#882255", "#332288", "#AA4499", "#99993
 """Colours of the individual batteries (the architecture colours left out)."""
 COST_COLORS = {"capex": "#555555", "energy": "#DDCC77", "renewables": "#117733",
                "curtailment": "#88CCEE", "degradation": "#CC6677", "fees": "#AA4499",
-               "shedding": "#882255", "co2": "#999933"}
+               "shedding": "#882255", "co2": "#999933", "demand_charges": "#44AA99"}
 """Colours of the cost terms (Paul Tol's muted scheme)."""
 COST_LABELS = {"capex": "capex (annualised)", "energy": "grid energy",
                "renewables": "own PV and wind", "curtailment": "curtailment",
                "degradation": "degradation", "fees": "exchange fees", "shedding": "shedding",
-               "co2": "CO2 price"}
+               "co2": "CO2 price", "demand_charges": "demand charges"}
 
 
 
