@@ -157,11 +157,17 @@ class EvaluateSettings:
         VSS and EVPI of the scenario set (:func:`framework.evaluate.vss_evpi`).
     mmw : MMWSettings, optional
         MMW confidence interval of the plan's optimality gap, days drawn from the history.
+    chronological : bool
+        The plan operated on every historical day in order, the state of charge carried
+        from day to day, beside the same days as cyclic days
+        (:func:`framework.chronological.evaluate_chronological`: ``chronology_gap``,
+        ``planning_gap``).
     """
 
     out_of_sample: str = "none"
     vss_evpi: bool = False
     mmw: MMWSettings | None = None
+    chronological: bool = False
 
     @classmethod
     def parse(cls, data: Any, where: str) -> EvaluateSettings:
@@ -174,7 +180,9 @@ class EvaluateSettings:
             raise _fail(where, "out_of_sample", f"one of {OUT_OF_SAMPLE}", oos)
         mmw = MMWSettings.parse(data["mmw"], where) if "mmw" in data else None
         return cls(out_of_sample=oos, vss_evpi=_bool(data.get("vss_evpi", False), where,
-                                                        "vss_evpi"), mmw=mmw)
+                                                        "vss_evpi"), mmw=mmw,
+                   chronological=_bool(data.get("chronological", False), where,
+                                       "chronological"))
 
 
 @dataclass(frozen=True)

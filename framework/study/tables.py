@@ -63,6 +63,9 @@ HEADLINE = (
     ("VSS (currency/yr)", "vss", "{:,.0f}"),
     ("EVPI (currency/yr)", "evpi", "{:,.0f}"),
     ("MMW gap estimate / CI high", ("mmw_gap", "mmw_ci_high"), "{:,.0f}"),
+    ("every day in order (currency/yr)", "chronological_annual_cost", "{:,.0f}"),
+    ("  chronological - cyclic days", "chronology_gap", "{:,.0f}"),
+    ("  chronological - planned", "planning_gap", "{:,.0f}"),
 )
 
 

@@ -43,7 +43,8 @@ PER_MODE = ("termination", "objective", "bound", "gap", "iterations", "nominal_a
             "stochastic_worst_case_cost", "stochastic_worst_case_bound",
             "solve_s", "oos_annual_cost", "oos_annual_cost_std", "oos_shed_kwh_per_yr",
             "oos_shed_day_share", "oos_self_sufficiency", "rp_cost", "ev_cost", "eev_cost",
-            "ws_cost", "vss", "evpi", "mmw_gap", "mmw_gap_std", "mmw_ci_high", "warnings")
+            "ws_cost", "vss", "evpi", "mmw_gap", "mmw_gap_std", "mmw_ci_high",
+            "chronological_annual_cost", "chronology_gap", "planning_gap", "warnings")
 
 
 def planner_for(method: str, where: str = "method") -> Callable[..., xr.Dataset]:
@@ -133,7 +134,7 @@ def case_scenarios(system: System, case: Case) -> tuple[xr.Dataset, xr.Dataset |
 
     s = case.scenarios
     needs_days = (s.sample_days > 0 or case.evaluate.out_of_sample != "none"
-                  or case.evaluate.mmw is not None)
+                  or case.evaluate.mmw is not None or case.evaluate.chronological)
     days = scenarios_for(system, all_days=True) if needs_days or s.all_days else None
     if s.all_days:
         return days, days, None
@@ -199,6 +200,11 @@ def run_plan(case: Case, system: System) -> xr.Dataset:
                                 confidence=ev.mmw.confidence)
         attrs.update(mmw.attrs)
         parts.append(mmw)
+    if ev.chronological:
+        from framework.chronological import CHRONOLOGY, evaluate_chronological
+
+        chrono = evaluate_chronological(system, days, ds, modes)
+        parts.append(chrono[list(CHRONOLOGY)])
     out = xr.merge(parts, combine_attrs="drop_conflicts", join="outer")
     out.attrs = attrs
     return out
