@@ -153,13 +153,23 @@ class DualAllocation:
 
 
 def check_linear(system: System) -> None:
-    """Refuse what makes the model a MILP (the duals, and the guarantee, need an LP)."""
+    """Refuse what the prices cannot split: a MILP (the duals, and the guarantee, need an
+    LP), the cycle life of a shared station and the community's coincident peak (coupling
+    rows with no price family)."""
     if system.planning.forbid_simultaneous:
         raise InputError("dual allocation: planning.forbid_simultaneous adds binary "
                          "variables; the prices need an LP, set it to false")
     if system.storage.modular:
         raise InputError("dual allocation: modular sizing (storage.module_energy_kwh) makes "
                          "the first stage integer; the prices need an LP, unset it")
+    if system.storage.cycle_life is not None:
+        raise InputError("dual allocation: storage.cycle_life prices the station's yearly "
+                         "cycles, a row shared by every account that has no price family "
+                         "here; leave cycle_life unset for the dual rule")
+    if system.tariff.coincident_demand_charge_per_kw:
+        raise InputError("dual allocation: tariff.coincident_demand_charge_per_kw prices the "
+                         "community's peak, a resource of no one microgrid; set it to 0 for "
+                         "the dual rule (each microgrid's own demand charge is fine)")
 
 
 def _owners(columns: Sequence[Any], model: pyo.Block, players: Sequence[str]) -> np.ndarray:

@@ -168,3 +168,19 @@ def test_dual_refuses_integer_models() -> None:
                                               module_power_kw=1.0))
     with pytest.raises(InputError, match="modular"):
         dual_allocation(modular, scenarios)
+
+
+def test_dual_refuses_rows_it_cannot_price_and_prices_own_demand_charges() -> None:
+    system, scenarios = two_steps({"a": (0.0, 6.0), "b": (0.0, 4.0)})
+    ageing = replace(system, storage=replace(system.storage, cycle_life=50.0))
+    with pytest.raises(InputError, match="storage.cycle_life"):
+        dual_allocation(ageing, scenarios)
+    coincident = replace(system, tariff=replace(system.tariff,
+                                                coincident_demand_charge_per_kw=1.0))
+    with pytest.raises(InputError, match="coincident_demand_charge_per_kw"):
+        dual_allocation(coincident, scenarios)
+    # each microgrid's own demand charge is an own row: the shares still sum to v(N)
+    own = replace(system, tariff=replace(system.tariff, demand_charge_per_kw=0.5))
+    dual = dual_allocation(own, scenarios)
+    assert sum(dual.allocation.values()) == pytest.approx(dual.grand_cost, rel=1e-6)
+    assert dual.in_core
