@@ -51,7 +51,8 @@ def lease_game(system: System, scenarios: xr.Dataset, *, method: str = "search",
     method : {"exact", "search", "both"}
         The single-level MILP (:func:`framework.lease.exact.solve_exact`), the search over
         the price lattice (:func:`framework.lease.search.search_prices`), or both (the
-        exact equilibrium is reported, the search's beside it).
+        search first, its outcome the MILP's first incumbent; the exact equilibrium is
+        reported, the search's beside it).
     box : PriceBox, optional
         The prices the operator may post; default
         :func:`framework.lease.model.default_price_box`.
@@ -74,10 +75,11 @@ def lease_game(system: System, scenarios: xr.Dataset, *, method: str = "search",
         raise InputError(f"method: expected one of {METHODS}, got {method!r}")
     game = build_game(system, scenarios, box, cache_dir=cache_dir, comm=comm,
                       time_limit_s=time_limit_s)
-    exact = solve_exact(game, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap) \
-        if method in ("exact", "both") and rank_zero(comm) else None
     searched = search_prices(game, coarse=coarse, starts=starts, full=full, comm=comm) \
         if method in ("search", "both") else None
+    exact = solve_exact(game, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+                        start=searched.outcome if searched is not None else None) \
+        if method in ("exact", "both") and rank_zero(comm) else None
     chosen = exact.outcome if exact is not None else (
         searched.outcome if searched is not None else None)
     plane = price_plane(game, chosen, coarse, searched, comm)
@@ -160,7 +162,8 @@ def _dataset(game: LeaseGame, chosen: Outcome, plane: dict[tuple[int, int], Outc
                      exact_rows=exact.rows, exact_binaries=exact.binaries)
     if searched is not None:
         o = searched.outcome
-        extra.update(search_points=len(searched.points), search_wall_s=searched.wall_s,
+        extra.update(search_points=len(searched.points), search_boundary=searched.boundary,
+                     search_wall_s=searched.wall_s,
                      search_ranks=searched.ranks, search_profit=o.profit,
                      search_energy_price=o.prices[0], search_power_price=o.prices[1],
                      search_fee_per_kwh=o.prices[2])
@@ -231,7 +234,9 @@ def lease_game_summary(ds: xr.Dataset) -> dict[str, Any]:
                         "profit_bound_per_yr": a["exact_profit_bound"], "gap": a["exact_gap"],
                         "wall_s": a["exact_wall_s"]}
     if "search_points" in a:
-        out["search"] = {"points": int(a["search_points"]), "wall_s": a["search_wall_s"],
+        out["search"] = {"points": int(a["search_points"]),
+                         "boundary_points": int(a.get("search_boundary", 0)),
+                         "wall_s": a["search_wall_s"],
                          "ranks": int(a["search_ranks"]), "profit_per_yr": a["search_profit"],
                          "prices": [float(a[f"search_{k}"]) for k in (
                              "energy_price", "power_price", "fee_per_kwh")]}
@@ -250,8 +255,9 @@ def lease_game_table(ds: xr.Dataset) -> str:
                      f"{e['profit_bound_per_yr']:,.1f}, gap {e['gap']:.2e}, {e['wall_s']:.1f} s")
     if "search" in s:
         r = s["search"]
-        lines.append(f"search: {r['points']} price points on {r['ranks']} rank(s) in "
-                     f"{r['wall_s']:.1f} s, best profit {r['profit_per_yr']:,.1f}")
+        lines.append(f"search: {r['points']} price points ({r['boundary_points']} on the "
+                     f"participation boundary) on {r['ranks']} rank(s) in {r['wall_s']:.1f} s, "
+                     f"best profit {r['profit_per_yr']:,.1f}")
     if not s["leases"]:
         lines.append("no one leases: at no price of the box does the operator profit from "
                      "leases the microgrids accept (each builds its own battery)")
