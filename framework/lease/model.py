@@ -334,13 +334,19 @@ def build_game(system: System, scenarios: xr.Dataset, box: PriceBox | None = Non
     ------
     InputError
         Planning other than ``accounts`` without p2p, forbidden simultaneous charge (the
-        followers' problems must be LPs), a microgrid without load, leases without a bound.
+        followers' problems must be LPs), a cycle life or demand charges (not modelled
+        here), a microgrid without load, leases without a bound.
     """
     start = time.perf_counter()
     check_lease_planning(system)
     if system.planning.forbid_simultaneous:
         raise InputError("planning.forbid_simultaneous: the lease game needs each "
                          "microgrid's problem to be an LP (set it to false)")
+    if system.storage.cycle_life is not None or system.has_demand_charges:
+        raise InputError("lease game: storage.cycle_life and demand charges couple the days "
+                         "of a year and the accounts of the station's cells, which the "
+                         "operator's and the lessees' problems here do not model; leave them "
+                         "unset for leasing")
     check_scenarios_match(system, scenarios)
     check_loads(system, scenarios)
     box = default_price_box(system) if box is None else box

@@ -5,6 +5,7 @@ against the exact MILP, the report, and bad inputs."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,7 @@ def test_bad_inputs() -> None:
     unbounded = make_system([{"name": "a"}, {"name": "b"}], storage=LOSSLESS)
     with pytest.raises(InputError, match="import_limit_kw"):
         build_game(unbounded, scenarios, TINY_BOX)
+    for coupled in (replace(system, storage=replace(system.storage, cycle_life=100.0)),
+                    replace(system, tariff=replace(system.tariff, demand_charge_per_kw=1.0))):
+        with pytest.raises(InputError, match="cycle_life and demand charges"):
+            build_game(coupled, scenarios, TINY_BOX)
