@@ -279,11 +279,17 @@ def lease_game_table(ds: xr.Dataset) -> str:
         lines.append(f"{name:<14}{'yes' if m['participates'] else 'no':>8}"
                      f"{m['lease_energy_kwh']:>10,.1f}{m['lease_power_kw']:>9,.1f}"
                      f"{m['rent_per_yr']:>11,.0f}{m['lease_cost_per_yr']:>13,.0f}"
-                     f"{m['standalone_cost_per_yr']:>13,.0f}{m['saving_per_yr']:>10,.1f}")
+                     f"{m['standalone_cost_per_yr']:>13,.0f}{_unsigned_zero(m['saving_per_yr'], 1):>10,.1f}")
     v = s["value_split"]
     lines.append(f"cooperative optimum (one accounts station for all): "
                  f"{s['cooperative_cost_per_yr']:,.0f}, value {v['cooperative_value_per_yr']:,.1f}"
                  f"; the market: cost {s['market_cost_per_yr']:,.0f}, operator "
-                 f"{v['operator_per_yr']:,.1f}, microgrids {v['microgrids_per_yr']:,.1f}, lost "
-                 f"{v['lost_per_yr']:,.1f}")
+                 f"{v['operator_per_yr']:,.1f}, microgrids "
+                 f"{_unsigned_zero(v['microgrids_per_yr'], 1):,.1f}, lost "
+                 f"{_unsigned_zero(v['lost_per_yr'], 1):,.1f}")
     return "\n".join(lines)
+
+
+def _unsigned_zero(value: float, decimals: int) -> float:
+    """``value``, or ``0.0`` when it rounds to zero at ``decimals`` (no printed ``-0.0``)."""
+    return 0.0 if round(value, decimals) == 0 else value
