@@ -21,8 +21,10 @@ A run that stops at a time or iteration limit is not certified; it reports what 
 the master's value is a lower bound (a relaxation), the largest excess of the master's
 allocation, bounded by the separation's dual bound, an upper bound.
 
-MPI: every rank calls these functions; rank 0 solves the master LPs and the separation MILP,
-the coalition values are solved on all ranks; the result is the same on every rank.
+MPI: every rank calls these functions; rank 0 solves the master LPs; with two ranks or more
+each separation is split in two halves (the coalitions without and with one microgrid),
+rank 0 and rank 1 solving one each at the same time; the coalition values are solved on
+all ranks; the result is the same on every rank.
 """
 
 from __future__ import annotations
@@ -136,7 +138,8 @@ class CoreCheck:
 
 @dataclass
 class _Run:
-    """The state shared by the three methods: known values, the separator (rank 0), time."""
+    """The state shared by the three methods: known values, the separator (rank 0, and
+    rank 1 for the other half of a split search), time."""
 
     system: System
     scenarios: xr.Dataset
@@ -170,7 +173,7 @@ class _Run:
             alone, stats = no_storage_costs(self.system, self.scenarios,
                                             cache_dir=self.cache_dir, comm=self.comm)
             self.solved += stats.solved
-            if self.root:
+            if self.comm.Get_rank() < 2:
                 self.separator = Separator(self.system, self.scenarios, alone)
         self.values_s = time.perf_counter() - start
         self.scale = max(1.0, max(abs(v) for v in self.values.values()))
@@ -197,15 +200,48 @@ class _Run:
             self.stopped = "iteration limit"
         return bool(self.stopped)
 
-    def separate(self, x: Mapping[str, float]) -> Separation:
-        """Rank 0: the separation for ``x`` within the time left."""
+    def separate(self, x: Mapping[str, float], level: float | None = None) -> Separation:
+        """Rank 0: the separation for ``x`` within the time left (only excesses above
+        ``level`` matter, see :meth:`Separator.separate`). On two ranks or more the search
+        is split: rank 0 searches the coalitions without the split member, rank 1 those
+        with it (:func:`split_member`), and the two halves are merged."""
         assert self.separator is not None
         left = self.remaining()
-        sep = self.separator.separate(x, None if left is None else max(left, 1.0),
-                                      abs_gap=self.tol / 4)
+        limit = None if left is None else max(left, 1.0)
+        if self.comm.Get_size() == 1:
+            sep = self.separator.separate(x, limit, abs_gap=self.tol / 4, level=level)
+        else:
+            member = split_member(x, self.separator)
+            self.comm.bcast(("separate", (dict(x), limit, self.tol / 4, level, member)),
+                            root=0)
+            own = self.separator.separate(x, limit, abs_gap=self.tol / 4, level=level,
+                                          fix=(member, False))
+            sep = merge(own, self.comm.recv(source=1))
         self.iterations += 1
         self.separation_s += sep.solve_s
         return sep
+
+    def exclude(self, coalitions: Sequence[Coalition]) -> None:
+        """Rank 0: exclude ``coalitions`` from every later separation (on rank 1 too)."""
+        if self.comm.Get_size() > 1:
+            self.comm.bcast(("exclude", list(coalitions)), root=0)
+        assert self.separator is not None
+        self.separator.exclude(coalitions)
+
+    def clear(self) -> None:
+        """Rank 0: remove every exclusion (on rank 1 too)."""
+        if self.comm.Get_size() > 1:
+            self.comm.bcast(("clear", None), root=0)
+        assert self.separator is not None
+        self.separator.clear()
+
+    def outside_span(self, fixed: Sequence[Coalition]) -> None:
+        """Rank 0: search only outside the span of ``fixed`` from now on (on rank 1 too;
+        :meth:`Separator.outside_span`)."""
+        if self.comm.Get_size() > 1:
+            self.comm.bcast(("span", list(fixed)), root=0)
+        assert self.separator is not None
+        self.separator.outside_span(fixed)
 
     def value(self, coalitions: Sequence[Coalition]) -> None:
         """Rank 0: solve the exact values of ``coalitions`` on every rank (the others wait
@@ -213,8 +249,25 @@ class _Run:
         wanted = [tuple(p for p in self.players if p in c) for c in coalitions
                   if c not in self.values]
         if self.comm.Get_size() > 1:
-            self.comm.bcast(wanted, root=0)
+            self.comm.bcast(("values", wanted), root=0)
         self._solve(wanted)
+
+    def _serve(self, kind: str, args: Any) -> None:
+        """Another rank: what rank 0 asked for in :meth:`collective`."""
+        if kind == "values":
+            self._solve(args)
+        elif self.separator is None:  # ranks 2 and up take no part in the separation
+            return
+        elif kind == "separate":
+            x, limit, gap, level, member = args
+            self.comm.send(self.separator.separate(x, limit, abs_gap=gap, level=level,
+                                                   fix=(member, True)), dest=0)
+        elif kind == "exclude":
+            self.separator.exclude(args)
+        elif kind == "span":
+            self.separator.outside_span(args)
+        else:
+            self.separator.clear()
 
     def _solve(self, wanted: list[tuple[str, ...]]) -> None:
         if not wanted:
@@ -234,8 +287,9 @@ class _Run:
         return sum(x[p] for p in c) - self.values[c]
 
     def collective(self, body: Any) -> Any:
-        """Run ``body()`` on rank 0 while the other ranks solve the values it asks for;
-        returns its result (or raises its error) on every rank."""
+        """Run ``body()`` on rank 0 while the other ranks solve the values it asks for (and
+        rank 1 its half of each separation); returns its result (or raises its error) on
+        every rank."""
         if self.comm.Get_size() == 1:
             return body()
         if self.root:
@@ -250,9 +304,9 @@ class _Run:
             if error is not None:
                 raise error
             return result
-        while (wanted := self.comm.bcast(None, root=0)) is not None:
+        while (message := self.comm.bcast(None, root=0)) is not None:
             try:
-                self._solve(wanted)
+                self._serve(*message)
             except (InputError, SolveError):
                 pass  # rank 0 got the same error from the same solves and stops
         result, error = self.comm.bcast(None, root=0)
@@ -269,9 +323,37 @@ class _Run:
                                 self.values_s)
 
 
+def split_member(x: Mapping[str, float], separator: Separator) -> str:
+    """The microgrid a split search branches on: the one whose ``x_i - c0_i`` (its weight in
+    the separation's objective) is the median, so that neither half holds all the
+    coalitions that pay most."""
+    weight = [float(x[p]) - c for p, c in zip(separator.players, separator.no_storage)]
+    return separator.players[int(np.argsort(weight)[len(weight) // 2])]
+
+
+def merge(a: Separation, b: Separation) -> Separation:
+    """One separation from the two halves of a split search: the better incumbent, the
+    larger bound (each bounds its half), the worse status, the candidates of both; the
+    wall time is the longer half's (they run at the same time)."""
+    if b.excess > a.excess:
+        a, b = b, a  # a: the better incumbent
+    statuses = {a.status, b.status} - {"infeasible"} or {"infeasible"}  # a half can be empty
+    status = next(s for s in ("time_limit", "interrupted", "optimal", "infeasible")
+                  if s in statuses)
+    found: dict[Coalition, float] = dict(b.candidates)
+    for c, e in a.candidates:
+        found[c] = max(found.get(c, -math.inf), e)
+    return Separation(a.coalition, a.excess, max(a.bound, b.bound), status,
+                      max(a.solve_s, b.solve_s),
+                      tuple(sorted(found.items(), key=lambda item: -item[1])), a.binding)
+
+
 def _violated(sep: Separation, level: float, known: set[Coalition]) -> list[Coalition]:
     """The separation's coalitions, not in ``known``, whose excess is proven above ``level``
-    (the incumbent's lower bound suffices; each is then valued exactly)."""
+    (the incumbent's lower bound suffices; each is then valued exactly). Called with the
+    master's level itself, not plus the tolerance: when the bound is above the level plus
+    the tolerance but the incumbent, within the MIP gap of it, is not, the incumbent still
+    goes to the master (it is new, so the generation goes on)."""
     return [c for c, e in sep.candidates if e > level and c not in known]
 
 
@@ -360,13 +442,13 @@ def _least_core(run: _Run, reference: Mapping[str, float] | None) -> GenerationR
                 return x, eps, singles, True
             if run.out_of_budget():
                 return x, eps, math.inf, False
-            sep = run.separate(x)
+            sep = run.separate(x, level=eps + run.tol / 2)
             log.info("least core%s iteration %d: eps %.6g, excess %.6g (bound %.6g) of %s",
                      "" if ref is None else " point", run.iterations, eps, sep.excess,
                      sep.bound, "+".join(sorted(sep.coalition or ())))
             if sep.bound <= eps + run.tol:
                 return x, eps, max(singles, sep.bound), True
-            new = _violated(sep, eps + run.tol, known)
+            new = _violated(sep, eps, known)
             if not new:
                 _stuck(run, sep)
                 return x, eps, max(singles, sep.bound), False
@@ -400,10 +482,11 @@ def nucleolus_generation(system: System, scenarios: xr.Dataset, *, cache_dir: An
     set, every proper coalition, singletons included). Stage ``k``: ``t_k = min t`` s.t.
     ``x(N) = v(N)``, the coalitions fixed earlier at their excess, ``x(C) - v(C) <= t`` for
     the free coalitions generated (and ``x_i <= v({i})`` on imputations); the separation,
-    with every fixed coalition and every coalition spanned by them excluded by no-good
-    cuts, ends the stage when it proves no free coalition's excess above ``t_k``. The free
-    coalitions with a non-zero row dual (tight in every optimum) are fixed; the stages end
-    when the fixed coalitions determine ``x``. ``epsilon`` is ``t_1``, the least-core value.
+    restricted to the coalitions outside the span of the fixed ones
+    (:meth:`Separator.outside_span`: their excess is settled), ends the stage when it
+    proves no free coalition's excess above ``t_k``. The free coalitions tight in every
+    optimum (:func:`_tight_everywhere`) are fixed; the stages end when the fixed coalitions
+    determine ``x``. ``epsilon`` is ``t_1``, the least-core value.
     Parameters as :func:`least_core_generation`.
     """
     run = _Run(system, scenarios, cache_dir, comm, time_limit_s, max_iterations, rel_tol)
@@ -414,29 +497,30 @@ def _rank(rows: list[np.ndarray]) -> int:
     return int(np.linalg.matrix_rank(np.array(rows), tol=1e-9))
 
 
-#: At most this many settled coalitions are excluded ahead of the separation (no-good rows).
-SETTLED_CAP = 512
+def _tight_everywhere(rows: np.ndarray, eq: np.ndarray, cost: np.ndarray, x: np.ndarray,
+                      t: float, dual: np.ndarray, col_lo: np.ndarray, col_hi: np.ndarray,
+                      tol: float) -> list[int]:
+    """The free rows of a stage's master whose excess is ``t`` in every optimum.
 
-
-def settled(fixed: Sequence[Coalition], cap: int = SETTLED_CAP) -> set[Coalition]:
-    """Coalitions whose excess the fixed ones settle, found ahead of the separation: the
-    closure of ``fixed`` under the union of two disjoint ones and the difference of two
-    nested ones (their membership vectors are sums and differences of fixed rows), at most
-    ``cap`` of them. Others in the span are excluded when the separation finds them."""
-    out = set(fixed)
-    frontier = list(out)
-    while frontier and len(out) < cap:
-        new = set()
-        for a in frontier:
-            for b in list(out):
-                if not a & b:
-                    new.add(a | b)
-                elif a < b or b < a:
-                    new.add(a ^ b)
-        new -= out
-        new.discard(frozenset())
-        frontier = sorted(new, key=lambda c: (len(c), sorted(c)))[:cap - len(out)]
-        out.update(frontier)
+    ``rows``: the ``len(eq)`` fixed rows, then the free ones ``x(C) - t <= cost``; ``x``,
+    ``t`` and ``dual`` (of the free rows) its optimum. As :func:`framework.game.rules.nucleolus`:
+    a non-zero dual, or else ``min x(C) - cost`` over the optimal face (``t <= t_k``) still
+    ``t_k``. A degenerate stage (a least-core value of 0 with many coalitions at excess 0)
+    then fixes them all at once instead of one per stage. The master's optimal face
+    contains the full stage LP's (same ``t_k``, fewer rows), so each is tight there too.
+    """
+    n = x.size
+    member = rows[eq.size:, :n]
+    lo, hi = np.r_[eq, np.full(cost.size, -np.inf)], np.r_[eq, cost]
+    face_hi = col_hi.copy()
+    face_hi[n] = t + tol
+    out = []
+    for k in np.flatnonzero(member @ x - cost >= t - tol):
+        if abs(dual[k]) <= tol:
+            z, _ = r._solve_lp(np.r_[member[k], 0.0], rows, lo, hi, col_lo, face_hi)
+            if member[k] @ z[:n] - cost[k] < t - tol:
+                continue
+        out.append(int(k))
     return out
 
 
@@ -486,16 +570,16 @@ def _nucleolus(run: _Run, imputations: bool | None) -> GenerationResult:
                 certified = False
                 break
             level = t * s + run.tol
-            sep = run.separate(alloc)
+            sep = run.separate(alloc, level=level - run.tol / 2)
             stage_upper = sep.bound
             log.info("nucleolus stage %d iteration %d: t %.6g, excess %.6g (bound %.6g) of %s",
                      stages, run.iterations, t * s, sep.excess, sep.bound,
                      "+".join(sorted(sep.coalition or ())))
             if sep.bound <= level:
                 break
-            violated = _violated(sep, level, known)
+            violated = _violated(sep, t * s, known)
             spanned = [c for c in violated if _rank([*fixed_rows, vector(c)]) == rank]
-            run.separator.exclude(spanned)  # their excess is settled by the fixed ones
+            run.exclude(spanned)  # their excess is settled by the fixed ones
             new = [c for c in violated if c not in spanned]
             if new:
                 run.generate(new)
@@ -511,28 +595,27 @@ def _nucleolus(run: _Run, imputations: bool | None) -> GenerationResult:
             upper = max(first, singles_excess, stage_upper)
         if not certified:
             break
-        excess = member @ x - cost
-        tight = [k for k, e in enumerate(excess) if e >= t - tol]
-        new_fixed = [k for k in tight if abs(dual[len(fixed_rows) + k]) > tol] or tight
+        new_fixed = _tight_everywhere(rows, eq, cost, x, t, dual[len(fixed_rows):], col_lo,
+                                      col_hi, tol) or [k for k, e in enumerate(member @ x - cost)
+                                                       if e >= t - tol]
         fixed_now = []
         for k in new_fixed:
             if _rank([*fixed_rows, member[k]]) > rank:
                 fixed_rows.append(member[k])
-                fixed_rhs.append(cost[k] + t)
+                fixed_rhs.append(member[k] @ x)  # excess t_k within tol: consistent with x
                 fixed_now.append(free[k])
                 rank += 1
         fixed_sets += fixed_now
         spanned = [c for c in free if _rank([*fixed_rows, vector(c)]) == rank]
         free = [c for c in free if c not in spanned]
-        if run.separator is not None:
-            ahead = sorted(settled(fixed_sets) - set(spanned), key=lambda c: (len(c), sorted(c)))
-            run.separator.exclude([c for c in spanned + ahead if 2 <= len(c) < n])
+        if run.separator is not None and rank < n:
+            run.outside_span(fixed_sets)
         log.info("nucleolus stage %d: t %.6g, %d coalition(s) fixed (rank %d of %d)", stages,
                  t * s, len(fixed_now), rank, n)
     if certified and _rank(fixed_rows) == n:
         x, *_ = np.linalg.lstsq(np.array(fixed_rows), np.array(fixed_rhs), rcond=None)
     if run.separator is not None:
-        run.separator.clear()
+        run.clear()
     return run.result("nucleolus", dict(zip(players, x * s)), first, upper, certified, stages)
 
 

@@ -15,6 +15,11 @@ member) and
          flow[i,t] <= M_i z_i   for every station and p2p flow of microgrid i (every scenario)
          2 <= sum_i z_i <= n - 1
          sum_{i not in C} z_i - sum_{i in C} z_i >= 1 - |C|   for every excluded coalition C
+         z outside the span of given coalitions (optional: Separator.outside_span)
+
+Options of one solve: a cutoff ``level`` (only excesses above it matter, so nodes that cannot
+exceed it are pruned from the start) and one member's ``z`` fixed (half of the search, for
+two processes to share).
 
 A non-member (``z_i = 0``) is cut off from the station and from p2p exchange; its account,
 with no flow, holds nothing (or, without self-discharge, a constant that only takes
@@ -51,6 +56,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 import highspy
@@ -195,6 +201,36 @@ def flow_bounds(system: System, data: ScenarioData, arch: Architecture, check: b
     return out
 
 
+def integer_null_space(rows: list[list[int]]) -> list[list[int]]:
+    """An integer basis of ``{w : A w = 0}`` for an integer matrix ``A`` (exact: rational
+    elimination, each vector scaled by the common denominator and divided by the gcd)."""
+    n = len(rows[0])
+    a = [[Fraction(v) for v in row] for row in rows]
+    pivots: list[int] = []
+    for col in range(n):
+        r = len(pivots)
+        pick = next((i for i in range(r, len(a)) if a[i][col] != 0), None)
+        if pick is None:
+            continue
+        a[r], a[pick] = a[pick], a[r]
+        a[r] = [v / a[r][col] for v in a[r]]
+        for i in range(len(a)):
+            if i != r and a[i][col] != 0:
+                a[i] = [vi - a[i][col] * vr for vi, vr in zip(a[i], a[r])]
+        pivots.append(col)
+    basis = []
+    for free in (c for c in range(n) if c not in pivots):
+        w = [Fraction(0)] * n
+        w[free] = Fraction(1)
+        for r, col in enumerate(pivots):
+            w[col] = -a[r][free]
+        scale = math.lcm(*(v.denominator for v in w))
+        ints = [int(v * scale) for v in w]
+        g = math.gcd(*ints)
+        basis.append([v // g for v in ints])
+    return basis
+
+
 class Separator:
     """The separation MILP of one system, compiled once and solved for many allocations.
 
@@ -218,6 +254,7 @@ class Separator:
         n = len(self.players)
         self.h: highspy.Highs | None = None
         self.excluded: list[frozenset[str]] = []
+        self.span: list[frozenset[str]] = []
         if n < 3:
             return
         start = time.perf_counter()
@@ -249,6 +286,7 @@ class Separator:
         for option, value in TUNING.items():
             self.h.setOptionValue(option, value)
         self.base_rows = self.h.getNumRow()
+        self.base_cols = self.h.getNumCol()
         log.info("separation MILP of %d microgrids (%s): %d columns, %d rows, built in %.1f s",
                  n, arch.name, model_lp.num_col_, model_lp.num_row_,
                  time.perf_counter() - start)
@@ -265,14 +303,53 @@ class Separator:
             self.excluded.append(c)
 
     def clear(self) -> None:
-        """Remove every exclusion."""
-        if self.h is not None and self.excluded:
+        """Remove every exclusion and the span restriction."""
+        if self.h is not None and (self.excluded or self.span):
             rows = np.arange(self.base_rows, self.h.getNumRow(), dtype=np.int32)
             self.h.deleteRows(rows.size, rows)
-        self.excluded = []
+            cols = np.arange(self.base_cols, self.h.getNumCol(), dtype=np.int32)
+            self.h.deleteCols(cols.size, cols)
+        self.excluded, self.span = [], []
+
+    def outside_span(self, fixed: Iterable[frozenset[str]]) -> None:
+        """Search only the coalitions whose membership vector is not a linear combination
+        of those of ``fixed`` (replaces every earlier restriction and exclusion).
+
+        With ``W`` an integer basis of the vectors orthogonal to ``fixed``
+        (:func:`integer_null_space`), ``z`` is in the span iff ``W_k z = 0`` for every ``k``;
+        outside it some ``|W_k z| >= 1`` (integers), a disjunction with two binaries per
+        ``k``: ``W_k z >= 1 - M (1 - u_k)``, ``W_k z <= -1 + M (1 - w_k)``,
+        ``sum_k u_k + w_k >= 1``. One restriction instead of a no-good cut per coalition
+        of the span (a nucleolus stage whose fixed coalitions span many settled ones)."""
+        self.clear()
+        fixed = [frozenset(c) for c in fixed]
+        if self.h is None or not fixed:
+            return
+        basis = integer_null_space([[int(p in c) for p in self.players] for c in fixed])
+        if not basis:
+            return
+        h, n = self.h, len(self.players)
+        first = h.getNumCol()
+        count = 2 * len(basis)
+        h.addCols(count, np.zeros(count), np.zeros(count), np.ones(count), 0,
+                  np.array([], dtype=np.int32), np.array([], dtype=np.int32), np.array([]))
+        h.changeColsIntegrality(count, np.arange(first, first + count, dtype=np.int32),
+                                np.full(count, highspy.HighsVarType.kInteger))
+        for k, w in enumerate(basis):
+            w = np.asarray(w, dtype=float)
+            low, high = float(-w[w < 0].sum()), float(w[w > 0].sum())  # -min, max of W_k z
+            u, v = first + 2 * k, first + 2 * k + 1
+            h.addRow(-low, lp.INF, n + 1, np.r_[self.z, u].astype(np.int32),
+                     np.r_[w, -(1.0 + low)])  # W_k z >= 1 - (1 + low)(1 - u)
+            h.addRow(-lp.INF, high, n + 1, np.r_[self.z, v].astype(np.int32),
+                     np.r_[w, 1.0 + high])  # W_k z <= -1 + (1 + high)(1 - v)
+        h.addRow(1.0, lp.INF, count, np.arange(first, first + count, dtype=np.int32),
+                 np.ones(count))
+        self.span = fixed
 
     def separate(self, allocation: Mapping[str, float], time_limit_s: float | None = None,
-                 abs_gap: float = 1e-6) -> Separation:
+                 abs_gap: float = 1e-6, level: float | None = None,
+                 fix: tuple[str, bool] | None = None) -> Separation:
         """The coalition of size 2 to n - 1 (not excluded) with the largest excess
         ``x(C) - v(C)`` for ``allocation``, with HiGHS's bound on that maximum.
 
@@ -287,6 +364,15 @@ class Separator:
             Absolute MIP gap (currency/yr): the solve stops when ``bound - excess`` is below
             it (the relative gap is not used: the objective is near 0 at a stable
             allocation).
+        level : float, optional
+            Only excesses above ``level`` matter: a cutoff (HiGHS's ``objective_bound``)
+            prunes every node that cannot exceed it. The bound is then ``max(level, best
+            excess)``, and no eligible coalition above ``level`` ends with status
+            ``optimal``, no coalition and ``bound = level``.
+        fix : (microgrid, bool), optional
+            Search only the coalitions with (``True``) or without that microgrid: one half
+            of the search, for another process to take the other
+            (:meth:`Separation.merge`).
         """
         if self.h is None:
             return Separation(None, -math.inf, -math.inf, "none", 0.0)
@@ -294,22 +380,50 @@ class Separator:
         x = np.array([float(allocation[p]) for p in self.players])
         h = self.h
         h.changeColsCost(self.z.size, self.z, -(x - self.no_storage))
-        total = float(self.no_storage.sum())
         h.setOptionValue("mip_abs_gap", float(abs_gap))
+        h.setOptionValue("objective_bound", lp.INF if level is None else
+                         float(self.no_storage.sum()) - self.offset - float(level))
+        if fix is None:
+            return self._solve(time_limit_s, level, start)
+        j = int(self.z[self.players.index(fix[0])])
+        h.changeColBounds(j, float(fix[1]), float(fix[1]))
+        try:
+            return self._solve(time_limit_s, level, start)
+        finally:  # after reading the solution: a change of bounds clears it
+            h.changeColBounds(j, 0.0, 1.0)
+
+    def _solve(self, time_limit_s: float | None, level: float | None,
+               start: float) -> Separation:
+        h = self.h
+        total = float(self.no_storage.sum())
         status = lp.run(h, time_limit_s)
         info = h.getInfo()
         solve_s = time.perf_counter() - start
+        has_solution = info.primal_solution_status == highspy.kSolutionStatusFeasible
+        if level is not None and status in (highspy.HighsModelStatus.kInfeasible,
+                                            highspy.HighsModelStatus.kOptimal):
+            # the cutoff: nothing (or nothing eligible) above ``level``, or the best above it
+            bound = total - (info.mip_dual_bound + self.offset) if has_solution else -math.inf
+            return self._found(h, "optimal", max(float(level), bound), solve_s, has_solution)
         if status == highspy.HighsModelStatus.kInfeasible:
             return Separation(None, -math.inf, -math.inf, "infeasible", solve_s)
         if status not in STATUS:
             raise RuntimeError(f"separation MILP ended with '{h.modelStatusToString(status)}'")
         bound = total - (info.mip_dual_bound + self.offset)
-        if info.primal_solution_status != highspy.kSolutionStatusFeasible:
-            return Separation(None, -math.inf, bound, STATUS[status], solve_s)
+        if level is not None:  # a node cut off cannot exceed ``level``
+            bound = max(float(level), bound)
+        return self._found(h, STATUS[status], bound, solve_s, has_solution)
+
+    def _found(self, h: highspy.Highs, status: str, bound: float, solve_s: float,
+               has_solution: bool) -> Separation:
+        """The separation with HiGHS's incumbent and saved solutions (none without one)."""
+        if not has_solution:
+            return Separation(None, -math.inf, bound, status, solve_s)
+        total = float(self.no_storage.sum())
         values = np.asarray(h.getSolution().col_value)
         coalition = self._coalition(values)
         found: dict[frozenset[str], float] = {}
-        for c, e in [(coalition, total - (info.objective_function_value + self.offset)),
+        for c, e in [(coalition, total - (h.getInfo().objective_function_value + self.offset)),
                      *((self._coalition(np.asarray(s.col_value)), total - (s.objective
                                                                            + self.offset))
                        for s in h.getSavedMipSolutions())]:
@@ -319,7 +433,7 @@ class Separator:
         if binding:
             log.warning("separation: the big-M flow bound binds for %s in coalition %s",
                         binding, sorted(coalition))
-        return Separation(coalition, found[coalition], bound, STATUS[status], solve_s,
+        return Separation(coalition, found[coalition], bound, status, solve_s,
                           tuple(sorted(found.items(), key=lambda item: -item[1])), binding)
 
     def _coalition(self, values: np.ndarray) -> frozenset[str]:

@@ -19,10 +19,11 @@ from framework.game import check_allocation, coalition_values, least_core, nucle
 from framework.game.generation import (
     core_check_generation,
     least_core_generation,
+    merge,
     nucleolus_generation,
-    settled,
+    split_member,
 )
-from framework.game.separation import Separator, no_storage_costs
+from framework.game.separation import Separator, integer_null_space, no_storage_costs
 from tests.framework.conftest import LOSSLESS, make_scenarios, make_system, run_on_ranks
 
 f = frozenset
@@ -101,6 +102,46 @@ def test_separation_equals_enumeration(solved: dict, arch: str) -> None:
                                                             abs=REL * scale(game))
     separator.clear()
     assert separator.separate(equal).bound == pytest.approx(second[-1], abs=REL * scale(game))
+
+
+def test_split_cutoff_and_span(solved: dict) -> None:
+    system, scenarios, game, cache = solved["accounts"]
+    players = system.names
+    n, tol = len(players), REL * scale(game)
+    alone, _ = no_storage_costs(system, scenarios, cache_dir=cache)
+    separator = Separator(system, scenarios, alone)
+    equal = {p: game[f(players)] / n for p in players}
+    best = largest_excess(game, equal, players)
+    # the two halves of a split search, merged, are the whole search
+    member = split_member(equal, separator)
+    halves = [separator.separate(equal, fix=(member, v)) for v in (False, True)]
+    assert [member in h.coalition for h in halves] == [False, True]
+    for h, v in zip(halves, (False, True)):
+        assert h.bound == pytest.approx(max(e for c, e in ((c, sum(equal[p] for p in c) - u)
+                                                           for c, u in game.items())
+                                            if 2 <= len(c) < n and (member in c) == v),
+                                        abs=tol)
+    both = merge(*halves)
+    assert both.status == "optimal"
+    assert both.bound == pytest.approx(best, abs=tol)
+    assert both.excess == pytest.approx(best, abs=tol)
+    # a cutoff above the largest excess proves it without finding it: the bound is the level
+    above = separator.separate(equal, level=best + 1.0)
+    assert above.status == "optimal" and above.bound == best + 1.0
+    below = separator.separate(equal, level=best - 1.0)
+    assert below.bound == pytest.approx(best, abs=tol)
+    assert below.coalition == separator.separate(equal).coalition
+    # outside the span of N and {a, b}: {c, d, e} (its complement) and {a, b} are left out
+    assert integer_null_space([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]) == [
+        [-1, 1, 0, 0, 0], [0, 0, -1, 1, 0], [0, 0, -1, 0, 1]]
+    separator.outside_span([f(players), f("ab")])
+    free = max(sum(equal[p] for p in c) - v for c, v in game.items()
+               if 2 <= len(c) < n and c not in (f("ab"), f("cde")))
+    sep = separator.separate(equal)
+    assert sep.bound == pytest.approx(free, abs=tol)
+    assert sep.coalition not in (f("ab"), f("cde"))
+    separator.clear()
+    assert separator.separate(equal).bound == pytest.approx(best, abs=tol)
 
 
 @pytest.mark.parametrize("arch", ["accounts", "pooled"])
@@ -198,15 +239,6 @@ def test_limits_report_what_is_proven(solved: dict) -> None:
     assert timed.epsilon <= exact + REL * scale(game) and timed.epsilon_upper == np.inf
 
 
-def test_settled_coalitions() -> None:
-    # with N and {a, b} fixed, {c, d, e} (the complement) is settled; with {a} too, {b}
-    # and {a, c, d, e}, {b, c, d, e}
-    n = f("abcde")
-    assert settled([n, f("ab")]) == {n, f("ab"), f("cde")}
-    assert settled([n, f("ab"), f("a")]) == {n, f("ab"), f("a"), f("b"), f("cde"), f("acde"),
-                                             f("bcde")}
-
-
 def test_bad_input() -> None:
     system, scenarios = community("abc")
     unlimited = replace(system, microgrids=tuple(replace(mg, export_limit_kw=None)
@@ -220,18 +252,30 @@ def test_bad_input() -> None:
 MPI_SCRIPT = """
 import json, sys
 from mpi4py import MPI
-from framework.game.generation import nucleolus_generation
-from tests.framework.test_game_generation import capped
-result = nucleolus_generation(*capped())
-ranks = MPI.COMM_WORLD.gather({"allocation": result.allocation, "epsilon": result.epsilon,
-                               "certified": result.certified}, root=0)
+from framework.game.generation import least_core_generation, nucleolus_generation
+from tests.framework.test_game_generation import capped, community
+ranks = []
+for system, scenarios in (capped(), community("abcde")):
+    nu = nucleolus_generation(system, scenarios)
+    lc = least_core_generation(system, scenarios)
+    ranks.append({"allocation": nu.allocation, "epsilon": nu.epsilon,
+                  "certified": nu.certified and lc.certified, "least_core": lc.epsilon})
+ranks = MPI.COMM_WORLD.gather(ranks, root=0)
 if MPI.COMM_WORLD.Get_rank() == 0:
     json.dump(ranks, open(sys.argv[1], "w"))
 """
 
 
-def test_generation_on_two_ranks(tmp_path: Path) -> None:
-    ranks = run_on_ranks(tmp_path, MPI_SCRIPT, timeout=180)
+def test_generation_on_two_ranks(tmp_path: Path, solved: dict) -> None:
+    # each separation split in two halves, one per rank: the enumeration's results
+    ranks = run_on_ranks(tmp_path, MPI_SCRIPT, timeout=300)
     assert ranks[0] == ranks[1]  # the same result on every rank
-    assert ranks[0]["certified"] and ranks[0]["epsilon"] == pytest.approx(13 / 12, abs=1e-6)
-    assert ranks[0]["allocation"] == pytest.approx({p: 6.875 / 3 for p in "abc"}, abs=1e-6)
+    empty, accounts = ranks[0]
+    assert empty["certified"] and empty["epsilon"] == pytest.approx(13 / 12, abs=1e-6)
+    assert empty["allocation"] == pytest.approx({p: 6.875 / 3 for p in "abc"}, abs=1e-6)
+    system, _, game, _ = solved["accounts"]
+    assert accounts["certified"]
+    assert accounts["least_core"] == pytest.approx(least_core(game).epsilon,
+                                                   abs=REL * scale(game))
+    exact = nucleolus(game, system.names)
+    assert accounts["allocation"] == pytest.approx(exact, abs=REL * scale(game))
