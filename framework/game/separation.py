@@ -130,11 +130,16 @@ class Separation:
 
 def shared_architecture(system: System) -> Architecture:
     """The architecture the coalitions share; the separation needs a shared station
-    (``accounts``, ``pooled``, with or without ``+p2p``)."""
+    (``accounts``, ``pooled``, with or without ``+p2p``) and no coincident demand charge
+    (it would price non-members' imports)."""
     arch = architecture(system.planning.shared_architecture)
     if not arch.shared:
         raise InputError(f"separation: expected a shared station (accounts or pooled, "
                          f"optionally +p2p), got architecture {arch.name!r}")
+    if system.tariff.coincident_demand_charge_per_kw:
+        raise InputError("separation: tariff.coincident_demand_charge_per_kw prices the peak "
+                         "of every microgrid together, members or not; set it to 0 for "
+                         "allocation by generation (or use --method enumeration)")
     return arch
 
 

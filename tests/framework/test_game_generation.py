@@ -247,6 +247,10 @@ def test_bad_input() -> None:
         Separator(unlimited, scenarios, {p: 0.0 for p in "abc"})
     with pytest.raises(InputError, match="allocation: .* missing"):
         core_check_generation(system, scenarios, {"a": 1.0})
+    coincident = replace(system, tariff=replace(system.tariff,
+                                                coincident_demand_charge_per_kw=1.0))
+    with pytest.raises(InputError, match="coincident_demand_charge_per_kw"):
+        Separator(coincident, scenarios, {p: 0.0 for p in "abc"})
 
 
 MPI_SCRIPT = """
