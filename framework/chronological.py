@@ -30,7 +30,7 @@ import xarray as xr
 from framework.errors import InputError
 from framework.evaluate import _modes, evaluate_plan, plan_capacity
 from framework.model import build_extensive_model, check_scenarios_match, fix_capacity
-from framework.model.data import scenario_data
+from framework.model.data import check_consecutive_days, scenario_data
 from framework.results import combine_modes, mode_result, provenance
 from framework.solve.ef import least_exchange
 from framework.solve.highs import highs_version, solve_highs
@@ -48,12 +48,7 @@ def check_chronological(days: xr.Dataset, where: str = "scenarios") -> None:
         raise InputError(f"{where}: chronological operation needs every historical day as "
                          "its own scenario, in order (sesplan scenarios --all-days); this set "
                          f"has {n} scenarios for {days.sizes.get('day', 0)} days")
-    steps = np.diff(days["day"].values.astype("datetime64[D]").astype(np.int64))
-    if steps.size and not np.all(steps == 1):
-        gap = int(np.flatnonzero(steps != 1)[0])
-        raise InputError(f"{where}: chronological operation needs consecutive days; day "
-                         f"{days['day'].values[gap]!s:.10} is followed by "
-                         f"{days['day'].values[gap + 1]!s:.10}")
+    check_consecutive_days(days, "chronological operation", where)
 
 
 def solve_chronological(system: System, days: xr.Dataset, mode: str, *,

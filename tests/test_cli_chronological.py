@@ -80,3 +80,20 @@ def test_a_study_reports_the_chronology_gap(tmp_path: Path) -> None:
         "annual_cost"].item())
     assert row["chronological_annual_cost"] >= linked - 1e-6 * linked
     assert "every day in order" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_plan_with_linked_days(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Every day its own cluster: linked representative days are the days in order."""
+    system = write_history(tmp_path)
+    days = tmp_path / "d.nc"
+    assert main(["-q", "scenarios", "--system", str(system), "--all-days", "-o", str(days)]) == 0
+    costs = {}
+    for option in ("--linked-days", "--chronological"):
+        assert main(["-q", "plan", str(system), "-s", str(days), option, "-o",
+                     str(tmp_path / f"{option}.nc"), "--json"]) == 0
+        costs[option] = json.loads(capsys.readouterr().out)["modes"]["individual"][
+            "annual_cost"]
+    assert costs["--linked-days"] == pytest.approx(costs["--chronological"], rel=1e-6)
+    assert main(["-q", "plan", str(system), "-s", str(days), "--linked-days",
+                 "--chronological", "-o", str(tmp_path / "x.nc")]) == 2
+    assert "choose one" in capsys.readouterr().err

@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ef: plan on every day of the scenario file in order, the state of "
                    "charge carried from day to day (a scenario file of every day, sesplan "
                    "scenarios --all-days); without it each day is a cyclic day")
+    p.add_argument("--linked-days", action="store_true", default=None,
+                   help="ef: link the representative days through the year's sequence of "
+                   "clusters (the scenario file's membership), so storage can carry energy "
+                   "from one day to the next (Kotzur et al. 2018; docs/formulation.md)")
     p.add_argument("--compare", action="store_true",
                    help="solve the ladder of sharing architectures (none, p2p, individual, "
                    "individual+p2p, accounts, accounts+p2p, pooled; extensive form only) and "

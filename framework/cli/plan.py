@@ -22,7 +22,7 @@ from framework.errors import InputError, SolveError
 from framework.system import System
 
 #: Options of ``plan`` that only one method reads, and the methods that read them.
-METHOD_OPTIONS = {"chronological": ("ef",), "gamma": ("ccg",), "quantile": ("ccg",), "single_worst_case": ("ccg",),
+METHOD_OPTIONS = {"chronological": ("ef",), "linked_days": ("ef",), "gamma": ("ccg",), "quantile": ("ccg",), "single_worst_case": ("ccg",),
                   "rel_gap": ("ph", "ccg"), "max_iterations": ("ph", "ccg"), "rho": ("ph",),
                   "bundles_per_rank": ("ph",), "spokes": ("ph",)}
 
@@ -45,6 +45,9 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from scenarios_gen.scenarios import read_scenarios
 
     _check_method_options(args)
+    if args.chronological and args.linked_days:
+        raise InputError("--linked-days: links representative days through the year; "
+                         "--chronological plans on every day in order: choose one")
     check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
     if args.compare:
         return _plan_compare(args)
@@ -66,7 +69,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
                                                 time_limit_s=args.time_limit)
                             for m in modes(system)])
     else:
-        ds = plan_ef(system, scenarios, modes=modes(system), time_limit_s=args.time_limit)
+        ds = plan_ef(system, scenarios, modes=modes(system), time_limit_s=args.time_limit,
+                     **given(linked=args.linked_days))
     write_result(ds, args.output)
     log.info("wrote %s", args.output)
     if args.json:
@@ -93,7 +97,8 @@ def _plan_compare(args: argparse.Namespace) -> None:
                          f"--method {args.method}")
     if not one_process("plan --compare"):
         return
-    given = [f"--{k}" for k in ("storage", "station", "exchange", "chronological")
+    given = [f"--{k.replace('_', '-')}" for k in ("storage", "station", "exchange",
+                                                   "chronological", "linked_days")
              if getattr(args, k)]
     if given:
         raise InputError(f"--compare: solves every architecture of the ladder; drop "

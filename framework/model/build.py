@@ -20,6 +20,7 @@ from framework.errors import InputError
 from framework.model.ageing import capex_expression, define_ageing
 from framework.model.data import ScenarioData
 from framework.model.demand import define_demand_charges
+from framework.model.linked import define_linked_days
 from framework.system import Storage, System
 
 #: A storage's cell flow in step ``t`` as an expression of the dispatch block.
@@ -194,7 +195,9 @@ def define_cells(d: pyo.Block, fs: pyo.Block, tech: Storage, dt: float, cell_in:
                  cell_out: Cell) -> None:
     """State of charge of the cells of every storage ``k`` over a cyclic day
     (``soc[k, -1] = soc_start_kwh[k]``, an expression that is ``soc[k, T-1]`` unless
-    :func:`link_days` links the day to the one before), for the cells' flows ``cell_in``,
+    :func:`link_days` links the day to the one before, or
+    :func:`framework.model.linked.define_linked_days` starts it at the floor), for the cells'
+    flows ``cell_in``,
     ``cell_out``:
 
     ``soc[k,t] - soc_min * E_k = (1 - sd)^dt * (soc[k,t-1] - soc_min * E_k)
@@ -465,7 +468,8 @@ def fix_capacity(m: pyo.Block, system: System,
 
 def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mode: str,
                           microgrids: Sequence[str] | None = None, *,
-                          chronological: bool = False) -> pyo.ConcreteModel:
+                          chronological: bool = False,
+                          linked: Sequence[int] | None = None) -> pyo.ConcreteModel:
     """Build the extensive form: one first stage and the dispatch of every scenario.
 
     The first stage is on the model, scenario ``k``'s dispatch on ``m.scenario[k]``; the
@@ -475,8 +479,15 @@ def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mod
     follows the year's cycles (:func:`framework.model.ageing.define_ageing`); demand charges
     price the billing periods' peaks (:func:`framework.model.demand.define_demand_charges`).
     ``chronological``: the scenarios are consecutive days, the storage carried from one to
-    the next (:func:`link_days`) instead of every day being cyclic.
+    the next (:func:`link_days`) instead of every day being cyclic. ``linked``: the
+    scenarios are representative days linked through this sequence (the position of each
+    historical day's scenario, in order, :func:`framework.model.data.day_sequence`), the
+    storage carried between days by Kotzur's superposition
+    (:func:`framework.model.linked.define_linked_days`).
     """
+    if chronological and linked is not None:
+        raise InputError("linked days: the days are either chronological or representative "
+                         "days linked through their sequence, not both")
     arch = architecture(mode)
     names = list(microgrids) if microgrids is not None else system.names
     m = pyo.ConcreteModel(name=f"extensive form ({arch.name})")
@@ -487,6 +498,8 @@ def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mod
     blocks = [m.scenario[k] for k in range(len(scenarios))]
     if chronological:
         link_days(blocks)
+    if linked is not None:
+        define_linked_days(m, blocks, linked, system.storage, scenarios[0].step_h)
     define_ageing(m, system, blocks, [data.probability for data in scenarios], cell_out,
                   system.shared.capex_multiplier if arch.shared else 1.0)
     define_demand_charges(m, system, blocks, scenarios)

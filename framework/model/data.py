@@ -122,3 +122,40 @@ def storage_members(mode: str, microgrids: Sequence[str]) -> dict[str, tuple[str
     microgrids each one serves: none, a battery per microgrid named after it, or one station
     named ``station`` serving all."""
     return architecture(mode).storages(microgrids)
+
+
+def check_consecutive_days(scenarios: xr.Dataset, purpose: str,
+                           where: str = "scenarios") -> None:
+    """An :class:`InputError` unless the historical days of ``scenarios`` (coordinate ``day``)
+    follow one another without a gap: ``purpose`` (what needs them so) names the refusal."""
+    days = scenarios["day"].values
+    steps = np.diff(days.astype("datetime64[D]").astype(np.int64))
+    if steps.size and not np.all(steps == 1):
+        gap = int(np.flatnonzero(steps != 1)[0])
+        raise InputError(f"{where}: {purpose} needs consecutive days; day "
+                         f"{days[gap]!s:.10} is followed by {days[gap + 1]!s:.10}")
+
+
+def day_sequence(scenarios: xr.Dataset, where: str = "scenarios") -> np.ndarray:
+    """The year's sequence of representative days: for every historical day in order, the
+    position of its scenario (the file's ``membership``); an extreme day is a scenario of
+    its own, so the sequence names it. For linked representative days
+    (:func:`framework.model.linked.define_linked_days`).
+
+    Raises
+    ------
+    InputError
+        Without the day-to-scenario ``membership``, with a day that no scenario stands for
+        (membership ``-1``) or with days that are not consecutive.
+    """
+    if "membership" not in scenarios or scenarios.sizes.get("day", 0) == 0:
+        raise InputError(f"{where}: linked representative days need the day-to-scenario "
+                         "membership of a scenario file clustered from a history (sesplan "
+                         "scenarios); this set has none")
+    membership = scenarios["membership"].values.astype(np.int64)
+    if membership.min() < 0:
+        day = scenarios["day"].values[int(np.argmin(membership))]
+        raise InputError(f"{where}: linked representative days need every historical day "
+                         f"in a scenario; day {day!s:.10} is in none")
+    check_consecutive_days(scenarios, "linking representative days", where)
+    return membership

@@ -19,6 +19,8 @@ from framework.model import (
     metered_vars,
     scenario_data,
 )
+from framework.model.data import day_sequence
+from framework.model.linked import day_start_soc
 from framework.results import combine_modes, mode_result, provenance
 from framework.solve.highs import SecondObjective, highs_version, solve_highs
 from framework.system import System, why_unbounded
@@ -52,8 +54,8 @@ def least_exchange(model: pyo.ConcreteModel, mode: str) -> SecondObjective | Non
 def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
              microgrids: Sequence[str] | None = None,
              fixed_capacity: Mapping[str, Mapping[str, float]] | None = None,
-             time_limit_s: float | None = None, mip_rel_gap: float | None = None
-             ) -> xr.Dataset:
+             time_limit_s: float | None = None, mip_rel_gap: float | None = None,
+             linked: bool = False) -> xr.Dataset:
     """Solve the two-stage stochastic model of one mode as its extensive form.
 
     Parameters
@@ -72,17 +74,25 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
         instead of optimising it.
     time_limit_s, mip_rel_gap : float, optional
         HiGHS limits (the gap matters for modular sizing only).
+    linked : bool
+        Link the representative days through the year's sequence of clusters (the scenario
+        file's ``membership``, :func:`framework.model.data.day_sequence`), so storage carries
+        energy between days (:mod:`framework.model.linked`) instead of every day being
+        cyclic.
 
     Returns
     -------
     xr.Dataset
         The result of this mode (dimension ``mode`` of length 1), see
-        :mod:`framework.results`.
+        :mod:`framework.results`. With ``linked``, attribute ``linked_days = 1`` and
+        ``linked_soc_kwh(mode, day, storage)``, the state of charge at the start of every
+        historical day.
     """
     check_scenarios_match(system, scenarios)
+    sequence = day_sequence(scenarios) if linked else None
     data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
     start = time.perf_counter()
-    model = build_extensive_model(system, data, mode, microgrids=microgrids)
+    model = build_extensive_model(system, data, mode, microgrids=microgrids, linked=sequence)
     if fixed_capacity is not None:
         fix_capacity(model, system, fixed_capacity)
     build_s = time.perf_counter() - start
@@ -110,9 +120,16 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
         compile_s=("mode", [info.compile_s]), solve_s=("mode", [info.wall_s]),
         least_exchange_s=("mode", [exchange_s]),
         results_s=("mode", [time.perf_counter() - start]))
+    extra = {}
+    if linked:
+        ds["linked_soc_kwh"] = (("mode", "day", "storage"),
+                                day_start_soc(model, system.storage)[None])
+        ds = ds.assign_coords(day=scenarios["day"].values)
+        ds["linked_soc_kwh"].attrs["units"] = "kWh"
+        extra["linked_days"] = 1
     ds.attrs = provenance(system, scenarios,
                           "evaluation" if fixed_capacity is not None else "ef",
-                          solver=highs_version())
+                          solver=highs_version(), **extra)
     return ds
 
 
