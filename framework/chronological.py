@@ -20,8 +20,6 @@ reported. With ``fixed_capacity=None`` :func:`solve_chronological` plans on the 
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -29,14 +27,10 @@ import xarray as xr
 
 from framework.errors import InputError
 from framework.evaluate import _modes, evaluate_plan, plan_capacity
-from framework.model import build_extensive_model, check_scenarios_match, fix_capacity
-from framework.model.data import check_consecutive_days, scenario_data
-from framework.results import combine_modes, mode_result, provenance
-from framework.solve.ef import least_exchange
-from framework.solve.highs import highs_version, solve_highs
+from framework.model.data import check_consecutive_days
+from framework.results import combine_modes
+from framework.solve.ef import solve_ef
 from framework.system import System
-
-log = logging.getLogger(__name__)
 
 
 def check_chronological(days: xr.Dataset, where: str = "scenarios") -> None:
@@ -76,24 +70,9 @@ def solve_chronological(system: System, days: xr.Dataset, mode: str, *,
         The schema of :func:`framework.solve.ef.solve_ef`'s result, ``method`` =
         ``chronological-evaluation`` or ``chronological``, attribute ``chronological = 1``.
     """
-    check_scenarios_match(system, days)
     check_chronological(days)
-    data = [scenario_data(days, k) for k in range(days.sizes["scenario"])]
-    start = time.perf_counter()
-    model = build_extensive_model(system, data, mode, microgrids=microgrids, chronological=True)
-    if fixed_capacity is not None:
-        fix_capacity(model, system, fixed_capacity)
-    build_s = time.perf_counter() - start
-    info = solve_highs(model, time_limit_s=time_limit_s, second=least_exchange(model, mode))
-    log.info("%s: %d linked days solved by HiGHS in %.2f s, objective %.6g", mode, len(data),
-             info.wall_s, info.objective)
-    ds = mode_result(system, days, mode, model, [model.scenario[k] for k in range(len(data))])
-    ds = ds.assign(objective=("mode", [info.objective]), bound=("mode", [info.bound]),
-                   termination=("mode", [info.termination]), build_s=("mode", [build_s]),
-                   compile_s=("mode", [info.compile_s]), solve_s=("mode", [info.wall_s]))
-    method = "chronological" if fixed_capacity is None else "chronological-evaluation"
-    ds.attrs = provenance(system, days, method, solver=highs_version(), chronological=1)
-    return ds
+    return solve_ef(system, days, mode, microgrids=microgrids, fixed_capacity=fixed_capacity,
+                    time_limit_s=time_limit_s, chronological=True)
 
 
 def evaluate_chronological(system: System, days: xr.Dataset, plan: xr.Dataset,

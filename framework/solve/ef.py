@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyomo.environ as pyo
 import xarray as xr
@@ -55,7 +56,7 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
              microgrids: Sequence[str] | None = None,
              fixed_capacity: Mapping[str, Mapping[str, float]] | None = None,
              time_limit_s: float | None = None, mip_rel_gap: float | None = None,
-             linked: bool = False) -> xr.Dataset:
+             linked: bool = False, chronological: bool = False) -> xr.Dataset:
     """Solve the two-stage stochastic model of one mode as its extensive form.
 
     Parameters
@@ -79,6 +80,9 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
         file's ``membership``, :func:`framework.model.data.day_sequence`), so storage carries
         energy between days (:mod:`framework.model.linked`) instead of every day being
         cyclic.
+    chronological : bool
+        The scenarios are consecutive historical days, each carried to the next
+        (:func:`framework.chronological.solve_chronological`, which checks them).
 
     Returns
     -------
@@ -92,7 +96,8 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
     sequence = day_sequence(scenarios) if linked else None
     data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
     start = time.perf_counter()
-    model = build_extensive_model(system, data, mode, microgrids=microgrids, linked=sequence)
+    model = build_extensive_model(system, data, mode, microgrids=microgrids, linked=sequence,
+                                  chronological=chronological)
     if fixed_capacity is not None:
         fix_capacity(model, system, fixed_capacity)
     build_s = time.perf_counter() - start
@@ -120,16 +125,17 @@ def solve_ef(system: System, scenarios: xr.Dataset, mode: str, *,
         compile_s=("mode", [info.compile_s]), solve_s=("mode", [info.wall_s]),
         least_exchange_s=("mode", [exchange_s]),
         results_s=("mode", [time.perf_counter() - start]))
-    extra = {}
+    extra: dict[str, Any] = {"chronological": 1} if chronological else {}
     if linked:
         ds["linked_soc_kwh"] = (("mode", "day", "storage"),
                                 day_start_soc(model, system.storage)[None])
         ds = ds.assign_coords(day=scenarios["day"].values)
         ds["linked_soc_kwh"].attrs["units"] = "kWh"
         extra["linked_days"] = 1
-    ds.attrs = provenance(system, scenarios,
-                          "evaluation" if fixed_capacity is not None else "ef",
-                          solver=highs_version(), **extra)
+    method = "evaluation" if fixed_capacity is not None else "ef"
+    if chronological:
+        method = "chronological-evaluation" if fixed_capacity is not None else "chronological"
+    ds.attrs = provenance(system, scenarios, method, solver=highs_version(), **extra)
     return ds
 
 
