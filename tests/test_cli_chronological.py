@@ -97,3 +97,29 @@ def test_plan_with_linked_days(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert main(["-q", "plan", str(system), "-s", str(days), "--linked-days",
                  "--chronological", "-o", str(tmp_path / "x.nc")]) == 2
     assert "choose one" in capsys.readouterr().err
+
+
+def test_the_chronology_figure(tmp_path: Path) -> None:
+    """``sesplan figures`` draws a chronological evaluation: one bar group per
+    architecture whose heights are the three costs of the file."""
+    from framework.plotting import available, plot_chronology
+    from framework.results import read_result
+
+    system = write_history(tmp_path)
+    days, plan, ev = tmp_path / "d.nc", tmp_path / "p.nc", tmp_path / "e.nc"
+    assert main(["-q", "scenarios", "--system", str(system), "-k", "2", "-o", str(days)]) == 0
+    assert main(["-q", "plan", str(system), "-s", str(days), "-o", str(plan)]) == 0
+    assert main(["-q", "scenarios", "--system", str(system), "--all-days", "-o",
+                 str(days)]) == 0
+    assert main(["-q", "evaluate", str(system), "--plan", str(plan), "-s", str(days),
+                 "--chronological", "-o", str(ev)]) == 0
+    ds = read_result(ev)
+    assert "chronology" in available(ds)
+    ax = plot_chronology(ds).axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    expected = [float(ds[name].sel(mode="individual")) for name in (
+        "planned_annual_cost", "cyclic_annual_cost", "chronological_annual_cost")]
+    assert heights == pytest.approx(expected, rel=1e-9)
+    assert main(["-q", "figures", str(ev), "-o", str(tmp_path / "f"), "--only",
+                 "chronology"]) == 0
+    assert (tmp_path / "f" / "chronology-e.png").is_file()

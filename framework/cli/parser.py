@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: figures/ in the results folder)")
     p.add_argument("--only", default=None, metavar="NAME,...",
                    help="only these figures: representative_days, soc, capacity_cost, "
-                   "out_of_sample, allocation, bound_convergence, ladder, exchange, lease_game, "
+                   "out_of_sample, allocation, bound_convergence, ladder, exchange, lease_game, chronology, "
                    "objective_vs_k, "
                    "price_of_robustness")
     p.set_defaults(func=cmd_figures)

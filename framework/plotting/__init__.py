@@ -14,6 +14,7 @@ from framework.plotting.analysis import (
     plot_price_of_robustness,
     plot_scaling,
 )
+from framework.plotting.chronology import plot_chronology
 from framework.plotting.exchange import plot_exchange
 from framework.plotting.ladder import plot_ladder
 from framework.plotting.lease import plot_lease_game
@@ -28,7 +29,7 @@ from framework.plotting.style import STYLE, new_figure, save_figure, style
 
 __all__ = [
     "FIGURES", "STYLE", "available", "figures_for", "make_figures", "new_figure",
-    "plot_allocation", "plot_bound_convergence", "plot_capacity_cost", "plot_exchange",
+    "plot_allocation", "plot_bound_convergence", "plot_capacity_cost", "plot_chronology", "plot_exchange",
     "plot_ladder", "plot_lease_game",
     "plot_objective_vs_k", "plot_out_of_sample", "plot_price_of_robustness",
     "plot_representative_days", "plot_scaling", "plot_soc", "save_figure", "style",

@@ -26,6 +26,7 @@ from framework.plotting.analysis import (
     plot_objective_vs_k,
     plot_price_of_robustness,
 )
+from framework.plotting.chronology import has_chronology, plot_chronology
 from framework.plotting.exchange import exchange_modes, plot_exchange
 from framework.plotting.ladder import plot_ladder
 from framework.plotting.lease import has_lease_game, plot_lease_game
@@ -49,6 +50,7 @@ RESULT_FIGURES: dict[str, Callable[[xr.Dataset], Figure]] = {
     "bound_convergence": plot_bound_convergence,
     "ladder": plot_ladder,
     "lease_game": plot_lease_game,
+    "chronology": plot_chronology,
 }
 """Figures of one result, by name."""
 SUMMARY_FIGURES: dict[str, Callable[[xr.Dataset], Figure]] = {
@@ -89,6 +91,8 @@ def available(ds: xr.Dataset) -> list[str]:
         out.append("ladder")
     if has_lease_game(ds):
         out.append("lease_game")
+    if has_chronology(ds):
+        out.append("chronology")
     return out
 
 
