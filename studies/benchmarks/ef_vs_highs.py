@@ -13,6 +13,8 @@ least-exchange solve out (the same work as HiGHS alone plus the pipeline's overh
     python studies/benchmarks/ef_vs_highs.py [-o results/benchmarks/ef_vs_highs.json]
     python studies/benchmarks/ef_vs_highs.py --quick      # 24 days and 4 microgrids only
     python studies/benchmarks/ef_vs_highs.py --architectures individual,accounts,pooled
+    python studies/benchmarks/ef_vs_highs.py --chronological -o results/benchmarks/chrono.json
+                                           # 366 days in order, one LP (issue 16)
 """
 
 from __future__ import annotations
@@ -58,11 +60,15 @@ def storage_architectures() -> list[str]:
     return [a for a in ARCHITECTURES if architecture(a).storage != "none"]
 
 
-def run_pipeline(n_microgrids: int, days: int, mode: str, mps: str) -> dict:
-    """Child process: scenarios (untimed), then the timed pipeline of architecture ``mode``;
-    writes the LP (of the first solve) as MPS."""
+def run_pipeline(n_microgrids: int, days: int, mode: str, mps: str,
+                 chronological: bool = False) -> dict:
+    """Child process: scenarios (untimed), then the timed pipeline of architecture ``mode``
+    (with ``chronological``, every day in order, the state of charge carried:
+    :func:`framework.chronological.solve_chronological`); writes the LP (of the first
+    solve) as MPS."""
     import highspy
 
+    from framework.chronological import solve_chronological
     from framework.solve.ef import solve_ef
     from framework.solve.highs import to_highs_lp
     from scenarios_gen.pipeline import scenarios_for
@@ -70,13 +76,15 @@ def run_pipeline(n_microgrids: int, days: int, mode: str, mps: str) -> dict:
     system = scaled_system(n_microgrids)
     scenarios = scenarios_for(system, all_days=days == 0, n_clusters=days or 1)
     start = time.perf_counter()
-    ds = solve_ef(system, scenarios, mode).sel(mode=mode)
+    solve = solve_chronological if chronological else solve_ef
+    ds = solve(system, scenarios, mode).sel(mode=mode)
     total = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from framework.model import build_extensive_model, scenario_data
 
     data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
-    lp, _, offset = to_highs_lp(build_extensive_model(system, data, mode))
+    lp, _, offset = to_highs_lp(build_extensive_model(system, data, mode,
+                                                      chronological=chronological))
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.passModel(lp)
@@ -125,17 +133,19 @@ def parse_architectures(text: str | None) -> list[str]:
     return names
 
 
-def measure(cases: list[tuple[int, int]], modes: list[str]) -> list[dict]:
+def measure(cases: list[tuple[int, int]], modes: list[str],
+            chronological: bool = False) -> list[dict]:
     """One row per case and architecture: the pipeline and HiGHS alone, in child processes."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n, days in cases:
             for mode in modes:
                 mps = str(Path(tmp) / f"ef_{n}_{days}_{mode.replace('+', '_')}.mps")
-                pipe = child("pipeline", str(n), str(days), mode, mps)
+                pipe = child("pipeline", str(n), str(days), mode, mps, str(int(chronological)))
                 alone = child("highs", mps)
                 first = pipe["total_s"] - pipe["least_exchange_s"]
                 rows.append({"microgrids": n, "days": days or 366, "architecture": mode,
+                             "chronological": chronological,
                              "pipeline": pipe, "highs_alone": alone,
                              "ratio_total_to_highs": pipe["total_s"] / alone["solve_s"],
                              "ratio_first_solve_to_highs": first / alone["solve_s"]})
@@ -185,17 +195,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the smallest case only")
     parser.add_argument("--architectures", metavar="NAMES",
                         help="comma-separated architectures (default: every one with storage)")
+    parser.add_argument("--chronological", action="store_true",
+                        help="the default system's 366 days in order, the state of charge "
+                        "carried from day to day (one LP), instead of the usual cases")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
-        result = (run_pipeline(int(rest[0]), int(rest[1]), rest[2], rest[3])
+        result = (run_pipeline(int(rest[0]), int(rest[1]), rest[2], rest[3], rest[4] == "1")
                   if kind == "pipeline" else run_highs_alone(rest[0]))
         print(json.dumps(result))
         return
     modes = parse_architectures(args.architectures)
-    cases = [(4, 24)] if args.quick else [(4, 24), (4, 0), (16, 24), (64, 24)]
-    rows = measure(cases, modes)
+    cases = [(4, 0)] if args.chronological else [(4, 24)] if args.quick else [
+        (4, 24), (4, 0), (16, 24), (64, 24)]
+    rows = measure(cases, modes, args.chronological)
     print(tables(rows, modes))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
