@@ -9,6 +9,7 @@ naming the file, and leaves the target as it was.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -99,6 +100,15 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4")
     return Path(path)
+
+
+def write_json(data: object, path: str | Path) -> Path:
+    """Write ``data`` as indented JSON to ``path``, atomically (its folder made if missing);
+    returns the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
+    return path
 
 
 def write_if_changed(path: str | Path, data: bytes | str) -> bool:

@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ef_vs_highs import scaled_system
 
+from framework.io import write_json
+
 DAYS = 4
 
 
@@ -109,10 +111,7 @@ def main() -> None:
               f"{' / '.join(f'{s:.1f}' for s in two['cold']['solve_s_per_rank'])} | "
               f"{one['warm']['coalitions_s']:.2f} / {two['warm']['coalitions_s']:.2f} | "
               f"{one['warm']['cache_hits']} / {two['warm']['cache_hits']} |")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"\nwritten to {out}")
+    print(f"\nwritten to {write_json(rows, args.output)}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from framework.io import write_json
+
 LOADS = ["H0-A", "G1-A", "L0-A", "G3-A", "H0-B", "G0-A", "L1-A", "G4-A", "H0-C", "G2-A",
          "L2-A", "G5-A", "H0-G", "G6-A", "H0-L", "G1-B"]
 PV = ["PV3", "PV5", "PV8", "PV1", "PV2", "PV4", "PV6", "PV7"]
@@ -211,10 +213,7 @@ def main() -> None:
         (4, 24), (4, 0), (16, 24), (64, 24)]
     rows = measure(cases, modes, args.chronological)
     print(tables(rows, modes))
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"\nwritten to {out}")
+    print(f"\nwritten to {write_json(rows, args.output)}")
 
 
 if __name__ == "__main__":

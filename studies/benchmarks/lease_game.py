@@ -17,7 +17,6 @@ the MILP is optimal) and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ef_vs_highs import scaled_system
+
+from framework.io import write_json
 
 
 def run_case(n: int, days: int, time_limit_s: float) -> dict:
@@ -86,10 +87,7 @@ def main() -> None:
               f"({r['search_points']}) | {r['search_profit']:,.1f} | {r['exact_s']:.1f} | "
               f"{r['exact_profit']:,.1f} | {r['exact_bound']:,.1f} | {r['exact_gap']:.1e} | "
               f"{_clean(r['search_shortfall']):.2%} | {r['lessees_exact']} | {over} |")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"\nwritten to {out}")
+    print(f"\nwritten to {write_json(rows, args.output)}")
 
 
 if __name__ == "__main__":

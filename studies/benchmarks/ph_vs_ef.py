@@ -39,6 +39,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from framework.io import write_json
+
 BUNDLES = 4
 """Bundles per cylinder of the 366-day case, at least one per rank."""
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
@@ -209,10 +211,7 @@ def main() -> None:
               f"{r['ratio_to_ef']:.2f} | {p['iterations']} | {p['rel_gap']:.3%} | "
               f"{'yes' if r['ef_within_bounds'] else 'NO'} | {e['peak_mb'][0]:.0f}; "
               + ", ".join(f"{m:.0f}" for m in p["peak_mb"]) + f" | {r['load_average']:.1f} |")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"\nwritten to {out}")
+    print(f"\nwritten to {write_json(rows, args.output)}")
     if not all(r["ef_within_bounds"] for r in rows):
         raise SystemExit("an EF optimum lies outside the PH bounds")
 
