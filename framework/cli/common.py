@@ -198,3 +198,16 @@ def solver_settings_of(args: argparse.Namespace) -> contextlib.AbstractContextMa
     return solver_settings(threads=args.threads, mip_rel_gap=args.mip_rel_gap,
                            total_time_limit_s=args.total_time_limit, log_file=args.solver_log,
                            highs_options=options)
+
+
+def emit(args: argparse.Namespace, ds: Any, summary: Any, table: Any) -> None:
+    """Write ``ds`` to ``args.output`` (atomically), then print ``summary(ds)`` as the one
+    JSON document of ``--json``, or ``table(ds)``."""
+    from framework.results import write_result
+
+    write_result(ds, args.output)
+    log.info("wrote %s", args.output)
+    if args.json:
+        print_json(summary(ds))
+    else:
+        print(table(ds))

@@ -8,11 +8,11 @@ import dataclasses
 from framework.cli.common import (
     NotCertified,
     check_output,
+    emit,
     floats,
     given,
     log,
     mpi_root,
-    print_json,
     system_and_scenarios,
 )
 from framework.errors import InputError
@@ -22,7 +22,6 @@ def cmd_allocate(args: argparse.Namespace) -> None:
     """``sesplan allocate``: coalition values, then the allocation rules and core checks."""
     from framework.game import RULES, allocate, allocation_summary, allocation_table
     from framework.game.allocate import ENUMERATION_MAX, not_certified
-    from framework.results import write_result
 
     root = mpi_root(args)
     check_output(args.output, **{"--scenarios": args.scenarios, "SYSTEM.toml": args.system})
@@ -45,12 +44,7 @@ def cmd_allocate(args: argparse.Namespace) -> None:
                   generation_time_limit_s=args.generation_time_limit, **tolerance)
     if not root:
         return
-    write_result(ds, args.output)
-    log.info("wrote %s", args.output)
-    if args.json:
-        print_json(allocation_summary(ds))
-    else:
-        print(allocation_table(ds))
+    emit(args, ds, allocation_summary, allocation_table)
     why = not_certified(ds)
     if why:
         raise NotCertified(why)
@@ -89,7 +83,6 @@ def cmd_lease(args: argparse.Namespace) -> None:
         lease_sweep,
         lease_table,
     )
-    from framework.results import write_result
 
     for name, methods in LEASE_OPTIONS.items():
         if getattr(args, name) is not None and args.method not in methods:
@@ -117,9 +110,4 @@ def cmd_lease(args: argparse.Namespace) -> None:
         summary, table = lease_game_summary, lease_game_table
     if not root:
         return
-    write_result(ds, args.output)
-    log.info("wrote %s", args.output)
-    if args.json:
-        print_json(summary(ds))
-    else:
-        print(table(ds))
+    emit(args, ds, summary, table)
