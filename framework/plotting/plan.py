@@ -319,6 +319,7 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
                 _stack(ax, i, [part(mode, k, float(values.sel(storage=k))) for k in storages
                                if float(values.sel(storage=k)) > 1e-6])
             ax.set_ylabel(label)
+        _label_lives(capacity[0], ds, modes)
         cost = axes[0]
         for i in range(len(modes)):
             _stack(cost, i, [(COST_LABELS.get(t, t), float(terms[t][i]),
@@ -349,6 +350,21 @@ def plot_capacity_cost(ds: xr.Dataset) -> Figure:
         _legend(top, list(capacity), "outside right upper", ncols=1)
         _legend(bottom, list(axes), "outside right upper", ncols=1)
     return flag_uncertified(fig, ds)
+
+
+def _label_lives(ax: object, ds: xr.Dataset, modes: list[str]) -> None:
+    """Above each architecture's energy bar, the shortest implied life of its cells when a
+    cycle life shortens it below the calendar life (``implied_life_yr``)."""
+    if "implied_life_yr" not in ds or "config" not in ds.attrs:
+        return
+    calendar = float(json.loads(ds.attrs["config"])["storage"]["lifetime_yr"])
+    for i, mode in enumerate(modes):
+        lives = ds["implied_life_yr"].sel(mode=mode).values
+        shortest = float(np.nanmin(lives)) if np.isfinite(lives).any() else np.nan
+        if shortest < calendar - 1e-6:
+            height = float(ds["cap_energy_kwh"].sel(mode=mode).sum())
+            ax.annotate(f"cells last {shortest:.1f} yr", (i, height), xytext=(0, 3),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=6)
 
 
 def _cost_terms(ds: xr.Dataset) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ import pytest
 from framework.errors import InputError
 from framework.model import build_scenario_model, scenario_data
 from framework.model.ageing import chord_error, chords, implied_life_yr
+from framework.plotting import plot_capacity_cost
 from framework.results import summary
 from framework.solve.ef import solve_ef
 from framework.system import Storage
@@ -92,6 +93,12 @@ def test_cycles_beyond_the_calendar_allowance_shorten_the_life() -> None:
     diagnostics = summary(result)["modes"]["individual"]["diagnostics"]
     assert diagnostics["implied_life_yr"]["mg0"] == approx(8.0)
     assert diagnostics["equivalent_full_cycles_per_yr"]["mg0"] == approx(182.5)
+    # the capacity figure says how long the cells last when cycling shortens their life
+    texts = [t.get_text() for ax in plot_capacity_cost(result).axes for t in ax.texts]
+    assert "cells last 8.0 yr" in texts
+    _, calendar = plan()
+    assert not any(t.get_text().startswith("cells last") for ax in plot_capacity_cost(
+        calendar.expand_dims("mode")).axes for t in ax.texts)
 
 
 def plan_inputs(**storage: Any):
