@@ -202,13 +202,28 @@ def test_cli_write_failure_after_the_solve_is_one_line(
 
 
 def test_an_output_folder_where_nothing_can_be_made_is_refused_before_solving(
-        inputs: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
-    if not Path("/proc/self").is_dir():
-        pytest.skip("needs /proc")
+        inputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A folder on a read-only file system (as /proc, or a mounted image): the probe file
+    cannot be made, so the command stops before solving and writes nothing."""
+    from framework.cli import common
+
+    make = common.tempfile.mkstemp
+
+    def read_only(*args: object, **kwargs: object) -> tuple[int, str]:
+        if str(kwargs.get("prefix", "")).startswith(".sesplan-probe."):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(common.tempfile, "mkstemp", read_only)
     system, scen = inputs
-    assert main(["-q", "plan", str(system), "-s", str(scen), "-o", "/proc/r.nc"]) == 2
-    assert capsys.readouterr().err.startswith(
-        "sesplan: error: -o /proc/r.nc: no file can be written in /proc (")
+    out = tmp_path / "ro" / "r.nc"
+    out.parent.mkdir()
+    assert main(["-q", "plan", str(system), "-s", str(scen), "-o", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"sesplan: error: -o {out}: no file can be written in {out.parent} "
+        "(Read-only file system)")
+    assert list(out.parent.iterdir()) == []
 
 
 def test_a_killed_write_leaves_a_temporary_that_the_next_write_removes(tmp_path: Path) -> None:
