@@ -90,6 +90,14 @@ def _solver_options() -> argparse.ArgumentParser:
     return p
 
 
+def _add_game_inputs(p: argparse.ArgumentParser) -> None:
+    """The inputs of ``allocate`` and ``lease``: the system, the scenario file, and the
+    shared station's architecture (storage is shared by definition)."""
+    _add_system(p)
+    p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
+    _add_architecture(p, storage=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sesplan`` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -208,9 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "checks come from constraint generation (a MILP finds the most violated "
                 "coalition, docs/allocation.md). Under 'mpiexec -n N' the coalition solves "
                 "are spread over the ranks.")
-    _add_system(p)
-    p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
-    _add_architecture(p, storage=False)
+    _add_game_inputs(p)
     p.add_argument("--rules", default=None, help="comma-separated rules among shapley, "
                    "nucleolus, least_core, dual (dual prices of the grand coalition's LP), "
                    "proportional_cost, proportional_energy, sampled_shapley (default all but "
@@ -251,9 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "cheaper. Prints the equilibrium prices, each microgrid's lease and saving, "
                 "the station against the sum of leases, the operator's profit and margin, and "
                 "the cooperative optimum for comparison.")
-    _add_system(p)
-    p.add_argument("--scenarios", "-s", required=True, help="scenario file from 'scenarios'")
-    _add_architecture(p, storage=False)
+    _add_game_inputs(p)
     p.add_argument("--method", choices=("search", "exact", "both", "baseline"),
                    default="search", help="search: the prices by a search whose every point "
                    "solves the microgrids' best responses (over MPI ranks); exact: the single-"
