@@ -15,6 +15,7 @@ from framework.model.build import (
 )
 from framework.model.data import (
     ScenarioData,
+    YearContext,
     check_scenarios_match,
     scenario_data,
     scenario_name,
@@ -22,8 +23,8 @@ from framework.model.data import (
 )
 
 __all__ = [
-    "COST_TERMS", "STATION", "ScenarioData", "build_extensive_model", "build_scenario_model",
-    "check_scenarios_match", "define_dispatch", "define_first_stage", "first_stage_vars",
-    "fix_capacity", "metered_flow", "metered_vars", "scenario_data", "scenario_name",
-    "storage_members",
+    "COST_TERMS", "STATION", "ScenarioData", "YearContext", "build_extensive_model",
+    "build_scenario_model", "check_scenarios_match", "define_dispatch", "define_first_stage",
+    "first_stage_vars", "fix_capacity", "metered_flow", "metered_vars", "scenario_data",
+    "scenario_name", "storage_members",
 ]

@@ -19,18 +19,26 @@ default 15 years at 5 %). The converter (``c_P``) and a modular storage's fixed 
 calendar life; O&M stays a fraction of the investment.
 
 The annual discharge sums every scenario of the year (``days_per_year * sum_s pi_s ...``), so
-the cells' cost couples the days: the extensive form holds it, a model of one day cannot
-(:func:`framework.model.build.build_scenario_model` refuses it).
+the cells' cost couples the days. It is written in the first stage (:func:`define_ageing`) on
+one variable per scenario, ``cell_discharge_kwh[k,s]``, the cells' discharge in a day of
+scenario ``s`` (kWh/day: of the size of the capacities whatever the number of scenarios,
+which keeps the proximal terms of progressive hedging well scaled); each scenario bounds
+its own from below (:func:`define_cell_discharge`). The extensive form holds every
+scenario's row; a model of one scenario (progressive hedging) holds its own, with every
+``cell_discharge_kwh`` nonanticipative (the other scenarios' are free there, and only their
+cost pushes them down until the consensus makes them agree). As the cost rises with the
+discharge, both have the optimum of the annual discharge written as an equality.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import pyomo.environ as pyo
 
+from framework.model.data import YearContext
 from framework.system import Storage, System
 
 
@@ -81,29 +89,42 @@ def capex_expression(m: pyo.Block, tech: Storage, multiplier: float,
         for k in m.K)
 
 
-def define_ageing(m: pyo.Block, system: System, blocks: Sequence[pyo.Block],
-                  probabilities: Sequence[float],
-                  cell_out: Callable[[pyo.Block, str, int], pyo.Expression],
+def define_ageing(m: pyo.Block, system: System, year: YearContext | None,
                   multiplier: float) -> None:
-    """The cells' annual cost of every storage with its cycle-limited life (``cycle_life``
-    set; nothing otherwise), replacing ``capex_annual`` on ``m``.
+    """The first stage of ageing: the cells' annual cost of every storage with its
+    cycle-limited life (``cycle_life`` set; nothing otherwise, when ``year`` may be None),
+    replacing ``capex_annual`` on ``m``.
 
-    ``cell_discharge_kwh_per_yr[k] = days_per_year * sum_s pi_s * dt * sum_t cell_out[s,k,t]``
-    (expression ``D_k``); variable ``cell_cost_annual[k] >= 0`` (currency/yr) with
+    Variables ``cell_discharge_kwh[k,s] >= 0`` (kWh/day: the cells' discharge in a day of
+    scenario ``s`` of ``year``, per storage ``k``) with the year's discharge (expression
+    ``cell_discharge_kwh_per_yr``, kWh/yr)
 
+        ``D_k = days_per_year * sum_s pi_s * cell_discharge_kwh[k,s]``
+
+    and ``cell_cost_annual[k] >= 0`` (currency/yr):
+
+        cell_discharge_max[k,s]: cell_discharge_kwh[k,s] <= dt * T_s * P_k
         cell_calendar[k]:  cell_cost_annual[k] >= crf(lifetime_yr) * c_E * E_k
         cell_cycles[k,j]:  cell_cost_annual[k] >= c_E * (a_j * E_k + b_j * D_k / (N * delta))
 
-    (:func:`chords`), and ``capex_annual = mult * sum_k (cell_cost_annual[k] + crf * (c_P * P_k
-    + c_fix * built_k) + om * (c_E * E_k + c_P * P_k + c_fix * built_k))``.
+    (:func:`chords`; ``T_s`` the steps of scenario ``s``: its cells discharge at most ``P_k``
+    in each step, so the bound never binds at an optimum and keeps ``cell_discharge_kwh``
+    bounded where ``P_k`` is), and ``capex_annual = mult * sum_k (cell_cost_annual[k] + crf *
+    (c_P * P_k + c_fix * built_k) + om * (c_E * E_k + c_P * P_k + c_fix * built_k))``.
+    Each scenario's row is :func:`define_cell_discharge`.
     """
     tech = system.storage
     if tech.cycle_life is None:
         return
-    scale = system.planning.days_per_year * system.history.step_h
+    dt, days = system.history.step_h, system.planning.days_per_year
     rated = tech.cycle_life * tech.cycle_life_dod
-    m.cell_discharge_kwh_per_yr = pyo.Expression(m.K, rule=lambda b, k: scale * pyo.quicksum(
-        p * cell_out(d, k, t) for p, d in zip(probabilities, blocks) for t in d.T))
+    pi, steps = year.probabilities, year.steps
+    m.year_scenario = pyo.Set(initialize=range(year.size), ordered=True)
+    m.cell_discharge_kwh = pyo.Var(m.K, m.year_scenario, within=pyo.NonNegativeReals)
+    m.cell_discharge_max = pyo.Constraint(m.K, m.year_scenario, rule=lambda b, k, s: (
+        b.cell_discharge_kwh[k, s] <= dt * steps[s] * b.cap_power_kw[k]))
+    m.cell_discharge_kwh_per_yr = pyo.Expression(m.K, rule=lambda b, k: days * pyo.quicksum(
+        pi[s] * b.cell_discharge_kwh[k, s] for s in b.year_scenario))
     m.cell_cost_annual = pyo.Var(m.K, within=pyo.NonNegativeReals)
     m.cell_calendar = pyo.Constraint(m.K, rule=lambda b, k: b.cell_cost_annual[k]
                                      >= tech.crf * tech.capex_energy_per_kwh * b.cap_energy_kwh[k])
@@ -114,6 +135,22 @@ def define_ageing(m: pyo.Block, system: System, blocks: Sequence[pyo.Block],
             + lines[j][1] * b.cell_discharge_kwh_per_yr[k] / rated)))
     m.capex_annual.set_value(capex_expression(m, tech, multiplier,
                                               lambda k: m.cell_cost_annual[k]))
+
+
+def define_cell_discharge(d: pyo.Block, fs: pyo.Block, system: System,
+                          year: YearContext | None, s: int,
+                          cell_out: Callable[[pyo.Block, str, int], pyo.Expression]) -> None:
+    """The row of scenario ``s`` (dispatch block ``d``) under its day's discharge on the
+    first-stage block ``fs`` (:func:`define_ageing`); nothing without a cycle life. Every
+    storage ``k``:
+
+        cell_discharge[k]: cell_discharge_kwh[k,s] >= dt * sum_t cell_out[k,t]
+    """
+    if system.storage.cycle_life is None:
+        return
+    dt = system.history.step_h
+    d.cell_discharge = pyo.Constraint(fs.K, rule=lambda b, k: fs.cell_discharge_kwh[k, s]
+                                      >= dt * pyo.quicksum(cell_out(b, k, t) for t in b.T))
 
 
 def implied_life_yr(tech: Storage, energy_kwh: float, discharge_kwh_per_yr: float) -> float:

@@ -9,6 +9,7 @@ microgrid ``i``, step ``t``, storage ``k`` (a microgrid's own battery, or the ``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 
@@ -17,9 +18,9 @@ from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 
 from framework.architecture import STATION, Architecture, architecture
 from framework.errors import InputError
-from framework.model.ageing import capex_expression, define_ageing
-from framework.model.data import ScenarioData
-from framework.model.demand import define_demand_charges
+from framework.model.ageing import capex_expression, define_ageing, define_cell_discharge
+from framework.model.data import ScenarioData, YearContext
+from framework.model.demand import define_demand_charges, define_peak_rows
 from framework.model.linked import define_linked_days
 from framework.system import Storage, System
 
@@ -69,12 +70,81 @@ def define_first_stage(m: pyo.Block, system: System, members: Mapping[str, Seque
         m, tech, multiplier, lambda k: tech.crf * tech.capex_energy_per_kwh * m.cap_energy_kwh[k]))
 
 
+YEAR_VARS = ("cell_discharge_kwh", "peak_import_kw", "coincident_peak_kw")
+"""First-stage variables of what couples the days (:func:`define_year_coupling`), where the
+system has them."""
+
+
+def bounds_year_var(year: YearContext, s: int, v: pyo.Var) -> bool:
+    """Whether scenario ``s``'s rows (:func:`define_scenario_coupling`) bound the
+    first-stage variable ``v`` of what couples the days from below: its own day's cell
+    discharge ``cell_discharge_kwh[k,s]``, the peaks of the billing periods it
+    belongs to (``year.member_of[s]``); False for any other variable."""
+    name, index = v.parent_component().local_name, v.index()
+    if name == "cell_discharge_kwh":
+        return index[1] == s
+    if name == "peak_import_kw":
+        return index[1] in year.member_of[s]
+    if name == "coincident_peak_kw":
+        return index in year.member_of[s]
+    return False
+
+
+def year_needs(m: pyo.Block) -> list[tuple[pyo.Var, float]]:
+    """What the solved dispatch of a scenario model ``m`` (``m.dispatch``, its first stage
+    on ``m``) needs of the first-stage variables of what couples the days: each variable
+    its rows bound (:func:`define_scenario_coupling`) with the least value that keeps them,
+    its value less the smallest slack of its rows (the day's cell discharge, the highest
+    import of the billing periods' peaks)."""
+    d, need = m.dispatch, {}
+    var_of = {"cell_discharge": lambda k: m.cell_discharge_kwh[k, m._year_context.scenario],
+              "peak_import": lambda i, b, t: m.peak_import_kw[i, b],
+              "coincident_peak": lambda b, t: m.coincident_peak_kw[b]}
+    for name, var in var_of.items():
+        rows = d.component(name)
+        for index, row in (rows.items() if rows is not None else ()):
+            v = var(*index) if isinstance(index, tuple) else var(index)
+            value = float(v.value) - float(row.slack())
+            need[id(v)] = (v, max(value, need.get(id(v), (v, -math.inf))[1]))
+    return list(need.values())
+
+
 def first_stage_vars(m: pyo.Block) -> list[pyo.Var]:
-    """The first-stage variables in the order mpi-sppy's ``attach_root_node`` takes them."""
+    """The first-stage variables in the order mpi-sppy's ``attach_root_node`` takes them:
+    the capacities (with modular sizing the module counts and ``built``), then those of
+    what couples the days (:data:`YEAR_VARS`: each scenario's day of cell discharge with a
+    cycle life, the billing periods' peaks with demand charges)."""
     out = [m.cap_energy_kwh, m.cap_power_kw]
     if hasattr(m, "n_modules"):
         out += [m.n_modules, m.built]
-    return out
+    return out + [getattr(m, name) for name in YEAR_VARS if hasattr(m, name)]
+
+
+def define_year_coupling(m: pyo.Block, system: System, arch: Architecture,
+                         names: Sequence[str], year: YearContext | None) -> None:
+    """The first stage of what couples the days of the year, on the first-stage block
+    ``m`` (after :func:`define_first_stage`): the cells' cycle-limited annuity
+    (:func:`framework.model.ageing.define_ageing`, replacing ``capex_annual``) and the
+    demand charges (:func:`framework.model.demand.define_demand_charges`,
+    ``demand_charge_annual``); ``year`` may be None where the system has neither. Adds
+
+        ``first_stage_cost = capex_annual + demand_charge_annual``
+
+    Each scenario's rows are :func:`define_scenario_coupling`.
+    """
+    define_ageing(m, system, year, system.shared.capex_multiplier if arch.shared else 1.0)
+    define_demand_charges(m, system, names, year)
+    m.first_stage_cost = pyo.Expression(expr=m.capex_annual + m.demand_charge_annual)
+
+
+def define_scenario_coupling(d: pyo.Block, fs: pyo.Block, system: System,
+                             year: YearContext | None, s: int) -> None:
+    """The rows of scenario ``s`` (dispatch block ``d``) under the year's first stage on
+    ``fs`` (:func:`define_year_coupling`): its day's cell discharge
+    (:func:`framework.model.ageing.define_cell_discharge`) and its imports under the peaks
+    of its billing periods (:func:`framework.model.demand.define_peak_rows`)."""
+    define_cell_discharge(d, fs, system, year, s, cell_out)
+    define_peak_rows(d, fs, system, year, s)
 
 
 def define_dispatch(d: pyo.Block, fs: pyo.Block, system: System, data: ScenarioData,
@@ -474,10 +544,13 @@ def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mod
 
     The first stage is on the model, scenario ``k``'s dispatch on ``m.scenario[k]``; the
     objective is ``capex_annual + demand_charge_annual + days_per_year * sum_k pi_k *
-    daily_cost_k``; without a cycle life and demand charges it is the probability-weighted
-    sum of :func:`build_scenario_model`'s objectives. With a cycle life the cells' annuity
-    follows the year's cycles (:func:`framework.model.ageing.define_ageing`); demand charges
-    price the billing periods' peaks (:func:`framework.model.demand.define_demand_charges`).
+    daily_cost_k``, the probability-weighted sum of :func:`build_scenario_model`'s objectives
+    (given the year, :class:`~framework.model.data.YearContext`). With a cycle life the
+    cells' annuity follows the year's cycles (:func:`framework.model.ageing.define_ageing`);
+    demand charges price the billing periods' peaks
+    (:func:`framework.model.demand.define_demand_charges`); both through
+    :func:`define_year_coupling` and every scenario's :func:`define_scenario_coupling`, as in
+    the model of one scenario.
     ``chronological``: the scenarios are consecutive days, the storage carried from one to
     the next (:func:`link_days`) instead of every day being cyclic. ``linked``: the
     scenarios are representative days linked through this sequence (the position of each
@@ -500,10 +573,11 @@ def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mod
         link_days(blocks)
     if linked is not None:
         define_linked_days(m, blocks, linked, system.storage, scenarios[0].step_h)
-    define_ageing(m, system, blocks, [data.probability for data in scenarios], cell_out,
-                  system.shared.capex_multiplier if arch.shared else 1.0)
-    define_demand_charges(m, system, blocks, scenarios)
-    m.annual_cost = pyo.Expression(expr=m.capex_annual + m.demand_charge_annual
+    year = YearContext.of(system, scenarios)
+    define_year_coupling(m, system, arch, names, year)
+    for k, block in enumerate(blocks):
+        define_scenario_coupling(block, m, system, year, k)
+    m.annual_cost = pyo.Expression(expr=m.first_stage_cost
                                    + system.planning.days_per_year
                                    * pyo.quicksum(data.probability * m.scenario[k].daily_cost
                                                   for k, data in enumerate(scenarios)))
@@ -512,7 +586,8 @@ def build_extensive_model(system: System, scenarios: Sequence[ScenarioData], mod
 
 
 def build_scenario_model(system: System, data: ScenarioData, mode: str,
-                         microgrids: Sequence[str] | None = None) -> pyo.ConcreteModel:
+                         microgrids: Sequence[str] | None = None,
+                         year: YearContext | None = None) -> pyo.ConcreteModel:
     """Build the two-stage model of one scenario: sizing plus that scenario's dispatch.
 
     Parameters
@@ -526,46 +601,68 @@ def build_scenario_model(system: System, data: ScenarioData, mode: str,
         ``individual``, ``accounts``, ``pooled`` or ``individual+p2p``.
     microgrids : sequence of str, optional
         Restrict to these microgrids (a coalition); default all of the system.
+    year : YearContext, optional
+        The year of the scenario set seen from this scenario (``YearContext.of(system,
+        every scenario).at(s)``, ``data`` being scenario ``s``): needed with a cycle life or
+        demand charges, which couple the days. Their first stage
+        (:func:`define_year_coupling`: every scenario's day of cell discharge, the
+        billing periods' peaks) is then on the model, nonanticipative
+        (:func:`first_stage_vars`), with this scenario's rows
+        (:func:`define_scenario_coupling`); the probability-weighted sum of the scenarios'
+        objectives is the extensive form's (:func:`build_extensive_model`).
 
     Returns
     -------
     pyomo.ConcreteModel
-        Sizing variables ``cap_energy_kwh[k]``, ``cap_power_kw[k]`` and ``capex_annual`` on
-        the model, the dispatch on ``m.dispatch``, and the objective
-        ``capex_annual + days_per_year * daily_cost`` (annual cost of this scenario);
-        ``m._mpisppy_probability`` is the scenario's probability.
+        Sizing variables ``cap_energy_kwh[k]``, ``cap_power_kw[k]``, ``capex_annual``,
+        ``demand_charge_annual`` and ``first_stage_cost`` (their sum) on the model, the
+        dispatch on ``m.dispatch``, and the objective ``first_stage_cost + days_per_year *
+        daily_cost`` (annual cost of this scenario); ``m._mpisppy_probability`` is the
+        scenario's probability and ``m._year_context`` the ``year`` given.
 
     Raises
     ------
     InputError
-        With a cycle life or demand charges (:func:`refuse_year_coupling`).
+        With a cycle life or demand charges and no ``year`` (:func:`refuse_year_coupling`).
     """
-    refuse_year_coupling(system)
+    if year is None:
+        refuse_year_coupling(system)
+    elif year.scenario is None or abs(year.probabilities[year.scenario]
+                                      - data.probability) > 1e-12:
+        raise ValueError(f"{data.name}: the year context names scenario {year.scenario}, "
+                         f"not one of probability {data.probability}")
     arch = architecture(mode)
     names = list(microgrids) if microgrids is not None else system.names
     m = pyo.ConcreteModel(name=data.name)
     define_first_stage(m, system, arch.storages(names), arch.shared)
     m.dispatch = pyo.Block()
     define_dispatch(m.dispatch, m, system, data, arch, names)
+    define_year_coupling(m, system, arch, names, year)
+    if year is not None:
+        define_scenario_coupling(m.dispatch, m, system, year, year.scenario)
     m.annual_cost = pyo.Expression(
-        expr=m.capex_annual + system.planning.days_per_year * m.dispatch.daily_cost)
+        expr=m.first_stage_cost + system.planning.days_per_year * m.dispatch.daily_cost)
     m.objective = pyo.Objective(expr=m.annual_cost, sense=pyo.minimize)
     m._mpisppy_probability = data.probability
+    m._year_context = year
     return m
 
 
 def refuse_year_coupling(system: System) -> None:
     """An :class:`InputError` when the system prices what couples the days of a year: a
     cycle life (the cells' life follows the year's cycles) or demand charges (the peak of a
-    billing period spans its days). A model of one day (progressive hedging, C&CG, the MMW
-    gap) cannot hold them; the extensive form does."""
+    billing period spans its days), and the model of one day is built without its year.
+    The extensive form, progressive hedging and C&CG (whose scenario models get the year,
+    :func:`framework.model.stochastic.scenario_creator`,
+    :func:`framework.robust.storage.storage_problem`) hold them; the MMW gap, which solves
+    sampled days apart, does not."""
+    methods = ("the extensive form (--method ef), progressive hedging (--method ph) and C&CG "
+               "(--method ccg) price it; the MMW gap solves sampled days apart and cannot")
     if system.storage.cycle_life is not None:
         raise InputError("storage.cycle_life: the cells' life follows the cycles of the whole "
-                         "year, which couples the days; a method that solves days apart "
-                         "(progressive hedging, C&CG, MMW) cannot price it: use the extensive "
-                         "form (--method ef) or leave cycle_life unset")
+                         f"year, which couples the days; {methods}: leave out the MMW gap, "
+                         "or leave cycle_life unset")
     if system.has_demand_charges:
         raise InputError("tariff.demand_charge_per_kw: the peak of a billing period spans its "
-                         "days, which couples them; a method that solves days apart "
-                         "(progressive hedging, C&CG, MMW) cannot price it: use the extensive "
-                         "form (--method ef) or set the demand charges to 0")
+                         f"days, which couples them; {methods}: leave out the MMW gap, or "
+                         "set the demand charges to 0")

@@ -1,10 +1,11 @@
-"""The data of one scenario as the model builder takes it, and the storages of a mode."""
+"""The data of one scenario as the model builder takes it, the year it belongs to (what a
+model of one scenario needs to know of the others), and the storages of a mode."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -52,6 +53,81 @@ class ScenarioData:
         return self.microgrids.index(microgrid)
 
 
+def billing_periods(system: System, scenarios: Sequence[ScenarioData]
+                    ) -> tuple[list[int], list[tuple[int, ...]], float]:
+    """The billing periods of demand charges (:mod:`framework.model.demand`), the periods
+    each scenario belongs to, and how many times a year the set's periods are billed on
+    average.
+
+    Returns
+    -------
+    periods : list of int
+        Months 1-12 present in the scenarios' days (``month`` billing), else ``[0]`` (the
+        year, or a file without day membership).
+    member_of : list of tuple of int
+        Per scenario, the periods it belongs to (every period when it names no month).
+    bills_per_period : float
+        ``periods_per_year / len(periods)``: 1 for twelve months or the year, 12 for one
+        period standing for every month.
+    """
+    months = sorted({mo for data in scenarios for mo in data.months})
+    if system.tariff.billing_period == "year" or not months:
+        return [0], [(0,) for _ in scenarios], float(system.tariff.periods_per_year)
+    member_of = [data.months or tuple(months) for data in scenarios]
+    return months, member_of, system.tariff.periods_per_year / len(months)
+
+
+@dataclass(frozen=True)
+class YearContext:
+    """The year of a scenario set: what couples its days (a cycle life, demand charges) as
+    a model of one scenario needs to know it (:func:`framework.model.build.
+    build_scenario_model`). Built once from every scenario by :meth:`of`; :meth:`at` names
+    the scenario ``s`` that a one-scenario model holds.
+
+    Attributes
+    ----------
+    probabilities : tuple of float
+        ``pi_s`` of every scenario ``s`` of the year, in order.
+    steps : tuple of int
+        The number of steps of every scenario.
+    periods : tuple of int
+        The billing periods ``b`` (:func:`billing_periods`).
+    member_of : tuple of tuple of int
+        Per scenario, the billing periods it belongs to.
+    bills_per_period : float
+        How many times a year each period is billed.
+    scenario : int or None
+        The position ``s`` of the scenario of a one-scenario model; None for the year as a
+        whole (the extensive form).
+    """
+
+    probabilities: tuple[float, ...]
+    steps: tuple[int, ...]
+    periods: tuple[int, ...]
+    member_of: tuple[tuple[int, ...], ...]
+    bills_per_period: float
+    scenario: int | None = None
+
+    @classmethod
+    def of(cls, system: System, scenarios: Sequence[ScenarioData]) -> YearContext:
+        """The year of ``scenarios`` (every scenario of the set, in order)."""
+        periods, member_of, bills = billing_periods(system, scenarios)
+        return cls(probabilities=tuple(float(d.probability) for d in scenarios),
+                   steps=tuple(int(d.steps) for d in scenarios), periods=tuple(periods),
+                   member_of=tuple(tuple(of) for of in member_of), bills_per_period=bills)
+
+    def at(self, scenario: int) -> YearContext:
+        """This year seen from the scenario at position ``scenario``."""
+        if not 0 <= scenario < len(self.probabilities):
+            raise ValueError(f"scenario {scenario}: the year has {len(self.probabilities)}")
+        return replace(self, scenario=scenario)
+
+    @property
+    def size(self) -> int:
+        """The number of scenarios of the year."""
+        return len(self.probabilities)
+
+
 def scenario_name(k: int) -> str:
     """The name of scenario ``k`` (mpi-sppy convention: a prefix and a trailing number)."""
     return f"scen{k}"
@@ -76,7 +152,8 @@ def scenario_data(scenarios: xr.Dataset, k: int) -> ScenarioData:
 
 def scenario_months(scenarios: xr.Dataset, k: int) -> tuple[int, ...]:
     """The calendar months of the historical days that the scenario at position ``k``
-    stands for (``day`` where ``membership``, a scenario position, is ``k``); empty without day membership."""
+    stands for (``day`` where ``membership``, a scenario position, is ``k``); empty without
+    day membership."""
     if "membership" not in scenarios or scenarios.sizes.get("day", 0) == 0:
         return ()
     members = scenarios["membership"].values == k

@@ -11,8 +11,12 @@ that have a day in the month (a cluster mean smooths its days' peaks; see
 scenario in one period, billed every period of the year.
 
 The peaks of a period are decisions of the year (one value for every scenario in the
-period), so demand charges couple the days: the extensive form holds them, a model of one
-day cannot (:func:`framework.model.build.build_scenario_model` refuses them).
+period), so demand charges couple the days. They are first-stage variables
+(:func:`define_demand_charges`) and every scenario adds its own rows
+(:func:`define_peak_rows`): the extensive form holds every scenario's rows, a model of one
+scenario (progressive hedging) holds its own with the peaks as nonanticipative variables,
+which the consensus of progressive hedging makes agree. Both have the extensive form's
+optimum.
 """
 
 from __future__ import annotations
@@ -21,67 +25,69 @@ from collections.abc import Sequence
 
 import pyomo.environ as pyo
 
-from framework.model.data import ScenarioData
+from framework.model.data import YearContext, billing_periods
 from framework.system import System
 
-
-def billing_periods(system: System, scenarios: Sequence[ScenarioData]
-                    ) -> tuple[list[int], list[tuple[int, ...]], float]:
-    """The billing periods, the periods each scenario belongs to, and how many times a
-    year the set's periods are billed on average.
-
-    Returns
-    -------
-    periods : list of int
-        Months 1-12 present in the scenarios' days (``month`` billing), else ``[0]`` (the
-        year, or a file without day membership).
-    member_of : list of tuple of int
-        Per scenario, the periods it belongs to (every period when it names no month).
-    bills_per_period : float
-        ``periods_per_year / len(periods)``: 1 for twelve months or the year, 12 for one
-        period standing for every month.
-    """
-    months = sorted({mo for data in scenarios for mo in data.months})
-    if system.tariff.billing_period == "year" or not months:
-        return [0], [(0,) for _ in scenarios], float(system.tariff.periods_per_year)
-    member_of = [data.months or tuple(months) for data in scenarios]
-    return months, member_of, system.tariff.periods_per_year / len(months)
+__all__ = ["billing_periods", "charged_microgrids", "define_demand_charges",
+           "define_peak_rows"]
 
 
-def define_demand_charges(m: pyo.Block, system: System, blocks: Sequence[pyo.Block],
-                          scenarios: Sequence[ScenarioData]) -> None:
-    """Peaks of the billing periods and their annual charge (expression
-    ``demand_charge_annual``, currency/yr; 0 without demand charges).
+def charged_microgrids(system: System, names: Sequence[str]) -> list[str]:
+    """The microgrids of ``names`` with a demand charge ``dc_i > 0``."""
+    return [i for i in names if system.demand_charge(i) > 0]
 
-    Variables ``peak_import_kw[i,b] >= 0`` (per microgrid ``i`` with a demand charge) and
-    ``coincident_peak_kw[b] >= 0`` (with a coincident charge); for every scenario ``s`` in
-    period ``b`` and step ``t``:
 
-        peak_import[i,b,s,t]:  grid_import_kw[s,i,t] <= peak_import_kw[i,b]
-        coincident_peak[b,s,t]: sum_i grid_import_kw[s,i,t] <= coincident_peak_kw[b]
+def define_demand_charges(m: pyo.Block, system: System, names: Sequence[str],
+                          year: YearContext | None) -> None:
+    """The first stage of demand charges: the peaks of the billing periods and their annual
+    charge (expression ``demand_charge_annual``, currency/yr; 0 without demand charges, when
+    ``year`` may be None).
 
-    ``demand_charge_annual = bills * sum_b (sum_i dc_i * peak_import_kw[i,b]
-    + dc_c * coincident_peak_kw[b])`` with ``bills`` from :func:`billing_periods`.
+    Variables ``peak_import_kw[i,b] >= 0`` (per microgrid ``i`` of ``names`` with a demand
+    charge and billing period ``b`` of ``year.periods``) and ``coincident_peak_kw[b] >= 0``
+    (with a coincident charge);
+
+        ``demand_charge_annual = bills * sum_b (sum_i dc_i * peak_import_kw[i,b]
+        + dc_c * coincident_peak_kw[b])``
+
+    with ``bills = year.bills_per_period``. The scenarios' rows are
+    :func:`define_peak_rows`.
     """
     if not system.has_demand_charges:
         m.demand_charge_annual = pyo.Expression(expr=0.0)
         return
-    periods, member_of, bills = billing_periods(system, scenarios)
-    names = list(blocks[0].I)
-    charge = {i: system.demand_charge(i) for i in names}
-    charged = [i for i in names if charge[i] > 0]
+    periods = list(year.periods)
+    charged = charged_microgrids(system, names)
     coincident = system.tariff.coincident_demand_charge_per_kw
     m.billing_period = pyo.Set(initialize=periods, ordered=True)
-    rows = [(b, s, t) for s, of in enumerate(member_of) for b in of for t in blocks[s].T]
     terms = []
     if charged:
         m.peak_import_kw = pyo.Var(charged, m.billing_period, within=pyo.NonNegativeReals)
-        m.peak_import = pyo.Constraint(charged, rows, rule=lambda mm, i, b, s, t: (
-            blocks[s].grid_import_kw[i, t] <= mm.peak_import_kw[i, b]))
-        terms += [charge[i] * m.peak_import_kw[i, b] for i in charged for b in periods]
+        terms += [system.demand_charge(i) * m.peak_import_kw[i, b]
+                  for i in charged for b in periods]
     if coincident > 0:
         m.coincident_peak_kw = pyo.Var(m.billing_period, within=pyo.NonNegativeReals)
-        m.coincident_peak = pyo.Constraint(rows, rule=lambda mm, b, s, t: (
-            sum(blocks[s].grid_import_kw[i, t] for i in names) <= mm.coincident_peak_kw[b]))
         terms += [coincident * m.coincident_peak_kw[b] for b in periods]
-    m.demand_charge_annual = pyo.Expression(expr=bills * pyo.quicksum(terms))
+    m.demand_charge_annual = pyo.Expression(expr=year.bills_per_period * pyo.quicksum(terms))
+
+
+def define_peak_rows(d: pyo.Block, fs: pyo.Block, system: System, year: YearContext | None,
+                     s: int) -> None:
+    """The rows of scenario ``s`` (dispatch block ``d``) under the peaks of the periods it
+    belongs to (``year.member_of[s]``) on the first-stage block ``fs``
+    (:func:`define_demand_charges`); nothing without demand charges. Every ``b`` of
+    ``member_of[s]`` and step ``t``:
+
+        peak_import[i,b,t]:   grid_import_kw[i,t] <= peak_import_kw[i,b]
+        coincident_peak[b,t]: sum_i grid_import_kw[i,t] <= coincident_peak_kw[b]
+    """
+    if not system.has_demand_charges:
+        return
+    rows = [(b, t) for b in year.member_of[s] for t in d.T]
+    if hasattr(fs, "peak_import_kw"):
+        charged = charged_microgrids(system, list(d.I))
+        d.peak_import = pyo.Constraint(charged, rows, rule=lambda blk, i, b, t: (
+            blk.grid_import_kw[i, t] <= fs.peak_import_kw[i, b]))
+    if hasattr(fs, "coincident_peak_kw"):
+        d.coincident_peak = pyo.Constraint(rows, rule=lambda blk, b, t: (
+            sum(blk.grid_import_kw[i, t] for i in blk.I) <= fs.coincident_peak_kw[b]))

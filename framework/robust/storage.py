@@ -39,6 +39,7 @@ from framework.errors import InputError
 from framework.evaluate import plan_capacity
 from framework.model import (
     ScenarioData,
+    YearContext,
     build_scenario_model,
     check_scenarios_match,
     first_stage_vars,
@@ -248,9 +249,12 @@ def _dual_bounds(system: System, names: Sequence[str], dev: xr.Dataset, data: Sc
 
 
 def _scenario_model(system: System, data: ScenarioData, dev: xr.Dataset, mode: str,
-                    names: Sequence[str]) -> tuple[pyo.ConcreteModel, pyo.Var]:
+                    names: Sequence[str], year: YearContext
+                    ) -> tuple[pyo.ConcreteModel, pyo.Var]:
     """The model of one scenario by the one builder, with ``z[i, t]`` (on block
-    ``m.uncertain``) in its profiles: ``nominal + deviation * z`` (``-`` for renewables)."""
+    ``m.uncertain``) in its profiles: ``nominal + deviation * z`` (``-`` for renewables);
+    ``year`` (seen from this scenario) puts what couples the days (a cycle life, demand
+    charges) in the first stage."""
     z_block = pyo.Block(concrete=True)
     z_block.z = pyo.Var(list(names), range(data.steps))
     profiles = {q: getattr(data, q).astype(object) for q in QUANTITIES}
@@ -263,7 +267,7 @@ def _scenario_model(system: System, data: ScenarioData, dev: xr.Dataset, mode: s
                 profiles[name][t, c] = (float(getattr(data, name)[t, c])
                                         + sign * float(amount[t]) * z_block.z[i, int(t)])
     model = build_scenario_model(system, dataclasses.replace(data, **profiles), mode,
-                                 microgrids=names)
+                                 microgrids=names, year=year)
     model.uncertain = z_block
     return model, z_block.z
 
@@ -297,9 +301,11 @@ def storage_problem(system: System, scenarios: xr.Dataset, mode: str, gamma: flo
                        groups=tuple(tuple(range(j * steps, (j + 1) * steps))
                                     for j in range(len(names))))
     blocks, first, positions = [], None, ()
-    for k in range(scenarios.sizes["scenario"]):
-        data = scenario_data(scenarios, k)
-        model, z = _scenario_model(system, data, dev.isel(scenario=k), mode, names)
+    days = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
+    year = YearContext.of(system, days)
+    for k, data in enumerate(days):
+        model, z = _scenario_model(system, data, dev.isel(scenario=k), mode, names,
+                                   year.at(k))
         fs_vars = first_stage_vars(model)
         fs, recourse = compile_pyomo(model, fs_vars, [z], allow_unused=True)  # z of a zero
         # deviation (PV at night) has no effect but keeps the set's per-day budget shape

@@ -129,7 +129,8 @@ def _first_stage(system: System, scenarios: xr.Dataset, mode: str
                  ) -> tuple[list[tuple[str, str]], dict[str, list[float]] | None]:
     """Name and storage of every first-stage variable in mpi-sppy's nonant order (its root
     node sorts the indices), and the settings of :class:`~framework.solve.ph_guard.
-    CapacityBounds` (capex coefficients, cheapest first stage)."""
+    CapacityBounds` (cost coefficients, cheapest first stage, and the costs that scale rho:
+    :func:`~framework.solve.ph_guard.first_stage_costs`)."""
     m = scenario_creator(scenario_name(0), system=system, scenarios=scenarios, mode=mode)
     nonants = m._mpisppy_node_list[0].nonant_vardata_list
     layout = [(v.parent_component().local_name, str(v.index())) for v in nonants]
@@ -243,7 +244,10 @@ def solve_ph(system: System, scenarios: xr.Dataset, mode: str, *, rel_gap: float
         (``individual``, ``accounts``, ``pooled``, each also ``+p2p``). The dispatch
         reported is the one the hub's re-optimisation at the incumbent returns: an optimum
         of every scenario, not the least exchange of :func:`framework.solve.ef.least_exchange`
-        (``docs/ph.md``).
+        (``docs/ph.md``). A cycle life and demand charges, which couple the days, are
+        priced exactly: every scenario's day of cell discharge and the billing periods'
+        peaks are first-stage variables
+        (:func:`framework.model.build.build_scenario_model` with its year).
     rel_gap : float
         Stop when ``(inner - outer) / |inner| <= rel_gap`` (certified by the bounds).
     max_iterations : int
@@ -296,7 +300,7 @@ def solve_ph(system: System, scenarios: xr.Dataset, mode: str, *, rel_gap: float
     layout, capacity = _first_stage(system, scenarios, mode)
     settings = {
         "mode": mode, "rel_gap": rel_gap, "rho": rho, "rho_multiplier": rho_multiplier,
-        "cost": capacity["cost"] if capacity else [1.0] * len(layout),
+        "cost": capacity["rho_cost"] if capacity else [1.0] * len(layout),
         "hub_bound_every": max(1, int(hub_bound_every)), "start": start,
         "hub_outer": not any(s in OUTER_SPOKES for s in spokes),
         "hub_inner": not any(s in INNER_SPOKES for s in spokes),

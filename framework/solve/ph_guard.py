@@ -28,7 +28,9 @@ import pyomo.environ as pyo
 from pyomo.opt import TerminationCondition
 from pyomo.repn import generate_standard_repn
 
-from framework._mpisppy import MPI, Extension
+from framework._mpisppy import MPI, Extension, sputils
+from framework.model.build import YEAR_VARS, year_needs
+from framework.model.stochastic import scenario_number
 from framework.solve.highs import SolveError, solve_highs
 
 BOUND_MARGIN = 1e-4
@@ -65,31 +67,78 @@ def check_bounds(outer: float, inner: float, what: str = "",
             "a lower bound cannot lie above a feasible plan's cost")
 
 
-def first_stage_costs(m: pyo.ConcreteModel) -> tuple[list[float], list[float]] | None:
-    """Capex coefficient and cheapest feasible value of each first-stage variable of a
+def first_stage_costs(m: pyo.ConcreteModel
+                      ) -> tuple[list[float], list[float], list[float]] | None:
+    """Cost coefficients and cheapest feasible value of each first-stage variable of a
     scenario model, in mpi-sppy's nonant order (its root node sorts the indices).
 
-    The cheapest first stage ``x0`` minimises ``capex_annual`` over the first-stage
-    constraints (every dispatch is feasible for any capacities). Returns None where the
-    bound argument of :class:`CapacityBounds` does not apply (capex not linear with
-    non-negative coefficients in non-negative variables).
+    The bound coefficients ``a_i`` are those of the nonanticipative variables in the
+    first-stage cost ``first_stage_cost = capex_annual + demand_charge_annual`` (the billing
+    peaks' charges among them), with the cells' cost ``cell_cost_annual[k]`` of a cycle
+    life (not a nonant) replaced by its calendar row's floor ``crf * c_E * E_k``
+    (:func:`cell_cost_rows`), so that ``first_stage_cost >= sum_i a_i x_i``, as
+    :class:`CapacityBounds` needs; a scenario's day of cell discharge (``cell_discharge_kwh``)
+    gets ``a_i = 0``. The rho costs (:func:`framework.solve.ph_hub.cost_scaled_rho`) are the
+    same but for those discharges, priced at the first chord's slope (``c_E * b_0 /
+    (N delta)`` per kWh a year: a cycle beyond the calendar life's allowance). The
+    cheapest first stage ``x0``
+    minimises ``first_stage_cost`` over the first-stage constraints (every dispatch is
+    feasible for any first stage: with shedding).
+
+    Returns
+    -------
+    tuple of list of float or None
+        ``(a, x0, rho_cost)``; None where the bound argument does not apply (the cost not
+        linear with non-negative coefficients in non-negative variables).
     """
-    repn = generate_standard_repn(m.capex_annual.expr, quadratic=False)
+    cost = m.first_stage_cost if hasattr(m, "first_stage_cost") else m.capex_annual
+    repn = generate_standard_repn(cost.expr, quadratic=False)
     coef = {id(v): float(c) for v, c in zip(repn.linear_vars, repn.linear_coefs)}
     nonants = m._mpisppy_node_list[0].nonant_vardata_list
     if not repn.is_linear() or repn.constant < 0 or any(c < 0 for c in coef.values()) \
             or any(v.lb is None or v.lb < 0 for v in nonants):
         return None
+    rho_coef = dict(coef)
+    for cell, calendar, chord in cell_cost_rows(m):
+        price = coef.get(id(cell), 0.0)
+        for var, rate in calendar.items():
+            coef[var] = coef.get(var, 0.0) + price * rate
+            rho_coef[var] = rho_coef.get(var, 0.0) + price * rate
+        for var, rate in chord.items():
+            if var not in calendar:  # the days' discharges, not E_k
+                rho_coef[var] = rho_coef.get(var, 0.0) + price * rate
     m.dispatch.deactivate()
     m.objective.deactivate()
-    m.capex_objective = pyo.Objective(expr=m.capex_annual)
+    m.capex_objective = pyo.Objective(expr=cost)
     try:
         solve_highs(m)
     finally:
         m.del_component(m.capex_objective)
         m.dispatch.activate()
         m.objective.activate()
-    return [coef.get(id(v), 0.0) for v in nonants], [float(v.value) for v in nonants]
+    return ([coef.get(id(v), 0.0) for v in nonants], [float(v.value) for v in nonants],
+            [rho_coef.get(id(v), 0.0) for v in nonants])
+
+
+def cell_cost_rows(m: pyo.ConcreteModel
+                   ) -> list[tuple[pyo.Var, dict[int, float], dict[int, float]]]:
+    """Per storage ``k`` with a cycle life (:func:`framework.model.ageing.define_ageing`):
+    ``cell_cost_annual[k]`` and the rates of its calendar row and its first chord row,
+    ``cell_cost_annual[k] >= sum_v rate_v * v``, each as ``{id(v): rate_v}`` of the
+    variables ``v`` other than the cell cost (read from the rows, which hold the numbers)."""
+    if not hasattr(m, "cell_cost_annual"):
+        return []
+    out = []
+    for k in m.K:
+        cell = m.cell_cost_annual[k]
+        rates = []
+        for row in (m.cell_calendar[k], m.cell_cycles[k, 0]):
+            body = generate_standard_repn(row.body, quadratic=False)
+            terms = dict(zip((id(v) for v in body.linear_vars), body.linear_coefs))
+            own = terms.pop(id(cell))  # the row is own * cell + sum_v c_v v >= 0
+            rates.append({var: -c / own for var, c in terms.items()})
+        out.append((cell, *rates))
+    return out
 
 
 class CapacityBounds(Extension):
@@ -213,26 +262,64 @@ def impose_capacity_bounds(opt: Any, z_upper: float | None = None) -> float:
     return budget
 
 
+def subproblem_members(name: str, subproblem: pyo.Block) -> list[tuple[int, pyo.Block]]:
+    """Scenario positions and models of one subproblem (a scenario or a bundle)."""
+    names = getattr(subproblem, "_ef_scenario_names", None)
+    if subproblem.find_component("dispatch") is not None:
+        return [(scenario_number(names[0] if names else name), subproblem)]
+    return [(scenario_number(n), subproblem.component(n)) for n in names]
+
+
+def needed_xhat(opt: Any, xhat: list[float]) -> list[float] | None:
+    """After every subproblem of ``opt`` was solved with its first stage held at ``xhat``:
+    ``xhat`` with each first-stage variable of what couples the days
+    (:data:`~framework.model.build.YEAR_VARS`) at the highest value that the dispatch of
+    the scenarios whose rows bound it needs (:func:`~framework.model.build.year_needs`:
+    a billing peak at its users' highest import, a scenario's cell discharge at its day's
+    discharge). Every dispatch stays feasible there and the first-stage cost rises with
+    these variables, so the plan costs at most what it cost at ``xhat``. None when the
+    model has no such variable (all ranks of the cylinder call)."""
+    nonants = _nonants(next(iter(opt.local_scenarios.values())))
+    if not any(v.parent_component().local_name in YEAR_VARS for v in nonants):
+        return None
+    position = {(v.parent_component().local_name, v.index()): j for j, v in enumerate(nonants)}
+    local = np.full(len(nonants), -np.inf)
+    for name, s in opt.local_scenarios.items():
+        if sputils.is_persistent(s._solver_plugin):  # a lean plugin loads the first stage only
+            s._solver_plugin.load_vars(list(s.component_data_objects(pyo.Var)))
+        for _, block in subproblem_members(name, s):
+            for v, value in year_needs(block):
+                j = position[v.parent_component().local_name, v.index()]
+                local[j] = max(local[j], value)
+    high = np.max(opt.mpicomm.allgather(local), axis=0)  # MPI.MAX would compare arrays
+    return [max(float(h), 0.0) if np.isfinite(h) else float(x) for x, h in zip(xhat, high)]
+
+
+MODULE_FOLLOWERS = ("cap_energy_kwh", "cap_power_kw", "built")
+"""First-stage variables that follow the module counts with modular sizing."""
+
+
 def pin_xhat(nonants: list, values: list[float], solver: Any
              ) -> list[tuple[float | None, float | None]]:
     """Hold the first stage of one subproblem at a candidate ``xhat``; returns the old bounds.
 
     The values are imposed as equal lower and upper bounds, not by fixing: a persistent
     solver interface takes a bound change as it is, but may rebuild every constraint of a
-    fixed variable. Continuous capacities are held at ``values``; with modular sizing only
-    the module counts are (rounded), and the capacities and ``built`` flags follow from
-    them in each scenario (``E = e_mod * n``, ``P = p_mod * n``; ``built`` at its
-    cheapest). :func:`unpin` restores the bounds. ``solver``, if persistent, is told.
+    fixed variable. Every first-stage variable is held at ``values`` (the capacities, and
+    the scenarios' days of cell discharge and the billing peaks of what couples the days);
+    with modular sizing the module counts are held rounded, and the capacities and
+    ``built`` flags (:data:`MODULE_FOLLOWERS`) follow from them in each scenario
+    (``E = e_mod * n``, ``P = p_mod * n``; ``built`` at its cheapest). :func:`unpin`
+    restores the bounds. ``solver``, if persistent, is told.
     """
     old = [(v.lb, v.ub) for v in nonants]
     modular = any(v.is_integer() and not v.is_binary() for v in nonants)
     for v, value in zip(nonants, values):
-        if not modular:
-            v.setlb(value)
-            v.setub(value)
-        elif v.is_integer() and not v.is_binary():
-            v.setlb(round(value))
-            v.setub(round(value))
+        if modular and v.parent_component().local_name in MODULE_FOLLOWERS:
+            continue
+        held = round(value) if v.is_integer() else value
+        v.setlb(held)
+        v.setub(held)
     _tell(solver, nonants)
     return old
 
@@ -273,5 +360,5 @@ def capacity_settings(m: pyo.ConcreteModel) -> dict[str, list[float]] | None:
     costs = first_stage_costs(m)
     if costs is None:
         return None
-    return {"cost": costs[0], "x0": costs[1]}
+    return {"cost": costs[0], "x0": costs[1], "rho_cost": costs[2]}
 

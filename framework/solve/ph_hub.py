@@ -24,14 +24,18 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.repn import generate_standard_repn
 
 from framework._mpisppy import MPI, Converger, Extension
+from framework.model.build import YEAR_VARS, bounds_year_var
 from framework.solve.ph_guard import (
     OptimalOnlyBounds,
     impose_capacity_bounds,
+    needed_xhat,
     pin_xhat,
     relative_gap,
     solve_all,
+    subproblem_members,
     unpin,
 )
 
@@ -113,12 +117,24 @@ class CostScaledRho(Extension):
 
 
 def scale_rho(opt: Any, factor: float) -> None:
-    """Multiply every rho by ``factor`` (in every scenario alike)."""
+    """Multiply the rho of every capacity by ``factor`` (in every scenario alike).
+
+    The first-stage variables of what couples the days
+    (:data:`~framework.model.build.YEAR_VARS`) keep their cost-scaled rho: each is bounded
+    by some scenarios and priced in all, its weights must settle at that price in the
+    others, and a rho doubled again and again drives them far beyond it, which stalls the
+    Lagrangian bound (on the test systems of ``tests/framework/test_ph_year_coupling.py``
+    the bound stayed several per cent below the optimum where it closed to 1-2 % without).
+    """
+    first = next(iter(opt.local_scenarios.values()))
+    scaled = [v.parent_component().local_name not in YEAR_VARS for v in _nonants(first)]
     for s in opt.local_scenarios.values():
-        for r in s._mpisppy_model.rho.values():
-            r._value *= factor
+        for key, scale in zip(s._mpisppy_data.nonant_indices, scaled):
+            if scale:
+                s._mpisppy_model.rho[key]._value *= factor
     settings = _settings(opt)
-    settings["rho_values"] = [r * factor for r in settings.get("rho_values", [])]
+    settings["rho_values"] = [r * factor if scale else r
+                              for r, scale in zip(settings.get("rho_values", []), scaled)]
 
 
 class HubBounds(OptimalOnlyBounds):
@@ -150,31 +166,73 @@ class HubBounds(OptimalOnlyBounds):
         self.rho_changed = 0
 
     def _lagrangian_bound(self) -> float:
+        """The Lagrangian bound with this iteration's weights, those of the billing peaks
+        settled first (:func:`peak_weights`); PH goes on with its own weights."""
         opt = self.opt
+        saved = peak_weights(opt)
         opt._disable_prox()
         opt.solve_loop(solver_options=opt._effective_solver_options(opt._PHIter),
                        need_solution=False)
         bound = opt.Ebound()
         opt._reenable_prox()
+        for s, weights in saved:
+            for key, value in weights.items():
+                s._mpisppy_model.W[key]._value = value
         return bound
 
-    def _xbar_inner_bound(self) -> float:
-        """Expected cost of ``xhat = xbar`` (``inf`` unless every dispatch is optimal)."""
+    def _candidate(self) -> list[float]:
+        """This iteration's ``xhat``: ``xbar``, but the first-stage variables of what couples
+        the days (:data:`~framework.model.build.YEAR_VARS`: the billing peaks, each
+        scenario's cell discharge) at their highest value over the scenarios whose rows
+        bound them (:func:`~framework.model.build.bounds_year_var`). Each of them costs in
+        every scenario, so the others pull ``xbar`` below what its users need until PH has
+        converged (or, with weights beyond the cost, above it); the users' highest value
+        keeps every user's dispatch. Any value gives a feasible plan, so the bound holds."""
         opt = self.opt
-        opt._save_nonants()
-        xhat, pinned = None, {}
+        first = next(iter(opt.local_scenarios.values()))
+        xhat = np.array([first._mpisppy_model.xbars[key]._value
+                         for key in first._mpisppy_data.nonant_indices])
+        if not any(v.parent_component().local_name in YEAR_VARS for v in _nonants(first)):
+            return list(xhat)
+        local = np.full(len(xhat), -np.inf)
         for name, s in opt.local_scenarios.items():
-            xbars = s._mpisppy_model.xbars
-            xhat = [xbars[key]._value for key in s._mpisppy_data.nonant_indices]
-            pinned[name] = pin_xhat(_nonants(s), xhat, s._solver_plugin)
+            for position, block in subproblem_members(name, s):
+                year = block._year_context
+                used = [bounds_year_var(year, position, v) for v in _nonants(s)]
+                local = np.where(used, np.maximum(local, [v.value for v in _nonants(s)]), local)
+        high = np.max(opt.mpicomm.allgather(local), axis=0)  # MPI.MAX would compare arrays
+        return list(np.where(np.isfinite(high), high, xhat))
+
+    def _xbar_inner_bound(self) -> float:
+        """Expected cost of the candidate ``xhat`` (:meth:`_candidate`), or with a cycle
+        life or demand charges of the plan held at what its dispatch needs
+        (:func:`~framework.solve.ph_guard.needed_xhat`) where that is lower; ``inf`` unless
+        every dispatch is optimal."""
+        opt = self.opt
+        xhat = self._candidate()
+        opt._save_nonants()
+        value, ok = self._held(xhat)
+        needed = needed_xhat(opt, xhat) if ok else None
+        if needed is not None:
+            lower, held = self._held(needed)
+            if held and lower < value:
+                value, xhat = lower, needed
+        opt._restore_nonants()
+        value = value if ok else math.inf
+        if value < self.hub_inner:
+            self.best_xhat = xhat
+        return value
+
+    def _held(self, xhat: list[float]) -> tuple[float, bool]:
+        """Expected cost with every first stage held at ``xhat`` (weights and proximal terms
+        off) and whether every subproblem was solved to optimality."""
+        opt = self.opt
+        pinned = {name: pin_xhat(_nonants(s), xhat, s._solver_plugin)
+                  for name, s in opt.local_scenarios.items()}
         value, ok = solve_all(opt, dis_W=True, dis_prox=True)
         for name, s in opt.local_scenarios.items():
             unpin(_nonants(s), pinned[name], s._solver_plugin)
-        opt._restore_nonants()
-        value = value if ok else math.inf
-        if value < self.hub_inner and xhat is not None:
-            self.best_xhat = xhat
-        return value
+        return value, ok
 
     def miditer(self) -> None:
         """Capacity bounds (first iteration), then this iteration's hub-side bounds."""
@@ -250,6 +308,63 @@ class HubBounds(OptimalOnlyBounds):
 
     def post_everything(self) -> None:
         self.opt.sesplan_hub = self
+
+
+PEAK_VARS = ("peak_import_kw", "coincident_peak_kw")
+"""The billing peaks: first-stage variables priced linearly (the demand charge) and used by
+the scenarios of their billing period only."""
+
+
+def peak_weights(opt: Any) -> list[tuple[pyo.Block, dict[Any, float]]]:
+    """Settle the weights of the billing peaks for a Lagrangian bound; returns the weights
+    replaced, per subproblem.
+
+    A peak ``x_j`` enters the subproblems of the scenarios outside its billing period only
+    through its charge ``c_j x_j`` in the first-stage cost. Their best weight is
+    ``W_sj = -c_j``: any ``W_sj < -c_j`` makes the Lagrangian subproblem put ``x_j`` at its
+    upper bound (a large loss), any ``W_sj > -c_j`` adds nothing. So, with ``N`` the
+    subproblems that do not use ``x_j`` (:func:`~framework.model.build.bounds_year_var`; a
+    bundle uses it if one of its scenarios does) and ``U`` the others,
+    ``W'_sj = -c_j`` on ``N`` and ``W'_sj = W_sj + (c_j P_N - sum_U pi_s W_sj) / P_U`` on
+    ``U`` (``P`` their probabilities): ``sum_s pi_s W'_sj = 0``, so the bound stays valid.
+    PH's own weights oscillate around ``-c_j`` on ``N`` and, with the peaks' large upper
+    bounds, the plain Lagrangian bound stalled percents below the optimum (the four days of
+    ``tests/framework/test_ph_year_coupling.py``)."""
+    subproblems = list(opt.local_scenarios.items())
+    nonants = _nonants(subproblems[0][1])
+    peaks = [j for j, v in enumerate(nonants) if v.parent_component().local_name in PEAK_VARS]
+    if not peaks:
+        return []
+    members = {name: subproblem_members(name, s) for name, s in subproblems}
+    first = members[subproblems[0][0]][0][1]
+    price = _prices(first.first_stage_cost, [nonants[j] for j in peaks])
+    local = np.zeros((3, len(peaks)))  # P_N, P_U, sum_U pi W
+    used = {}
+    for name, s in subproblems:
+        keys = list(s._mpisppy_data.nonant_indices)
+        used[name] = np.array([any(bounds_year_var(block._year_context, position, nonants[j])
+                                   for position, block in members[name]) for j in peaks])
+        w = np.array([s._mpisppy_model.W[keys[j]]._value for j in peaks])
+        local += s._mpisppy_probability * np.array([~used[name], used[name], used[name] * w])
+    p_none, p_used, w_used = opt.mpicomm.allreduce(local, op=MPI.SUM)
+    shift = np.where(p_used > 0, (price * p_none - w_used) / np.maximum(p_used, 1e-300), 0.0)
+    saved = []
+    for name, s in subproblems:
+        keys = list(s._mpisppy_data.nonant_indices)
+        weights = s._mpisppy_model.W
+        saved.append((s, {keys[j]: weights[keys[j]]._value for j in peaks}))
+        for n, j in enumerate(peaks):
+            if p_used[n] > 0:
+                weights[keys[j]]._value = (weights[keys[j]]._value + shift[n]
+                                           if used[name][n] else -price[n])
+    return saved
+
+
+def _prices(cost: Any, variables: list) -> np.ndarray:
+    """The coefficients of ``variables`` in the linear expression ``cost``."""
+    repn = generate_standard_repn(cost.expr, quadratic=False)
+    coef = {id(v): float(c) for v, c in zip(repn.linear_vars, repn.linear_coefs)}
+    return np.array([coef.get(id(v), 0.0) for v in variables])
 
 
 def opt_value(value: float | None, default: float) -> float:

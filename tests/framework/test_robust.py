@@ -28,7 +28,8 @@ import xarray as xr
 from framework.architecture import architecture
 from framework.cli import main
 from framework.errors import InputError
-from framework.model import ScenarioData, define_dispatch, define_first_stage
+from framework.model import ScenarioData, YearContext, define_dispatch, define_first_stage
+from framework.model.build import define_scenario_coupling, define_year_coupling
 from framework.robust import CCGConfig, Termination
 from framework.robust.storage import (
     ccg_config,
@@ -125,10 +126,16 @@ def profiles(s: int, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def brute_force(sys_: Any, mode: str, gamma: int, single: bool = False) -> tuple[float, Any]:
-    """``min_x capex + days * AGG_s max_vertex daily_cost``, one dispatch copy per vertex."""
+    """``min_x first_stage_cost + days * AGG_s max_vertex daily_cost``, one dispatch copy per
+    vertex; what couples the days (a cycle life, demand charges) in the first stage, every
+    copy of scenario ``s`` under its rows (``define_scenario_coupling``)."""
     arch, names = architecture(mode), ("mg0", "mg1")
+    nominal = [ScenarioData(f"scen{s}", p, 1.0, names, *profiles(s, np.zeros(2 * STEPS)),
+                            np.zeros((STEPS, 2))) for s, p in enumerate((0.6, 0.4))]
+    year = YearContext.of(sys_, nominal)
     m = pyo.ConcreteModel()
     define_first_stage(m, sys_, arch.storages(names), arch.shared)
+    define_year_coupling(m, sys_, arch, names, year)
     vertices = budget_vertices(gamma)
     m.eta = pyo.Var(range(2))
     m.copy = pyo.Block(range(2), range(len(vertices)))
@@ -136,10 +143,11 @@ def brute_force(sys_: Any, mode: str, gamma: int, single: bool = False) -> tuple
         load, pv = profiles(s, z)
         data = ScenarioData(f"scen{s}", 1.0, 1.0, names, load, pv, np.zeros_like(pv))
         define_dispatch(m.copy[s, v], m, sys_, data, arch, names)
+        define_scenario_coupling(m.copy[s, v], m, sys_, year, s)
         m.copy[s, v].worst = pyo.Constraint(expr=m.eta[0 if single else s]
                                             >= m.copy[s, v].daily_cost)
     days = sys_.planning.days_per_year
-    m.objective = pyo.Objective(expr=m.capex_annual + days * (
+    m.objective = pyo.Objective(expr=m.first_stage_cost + days * (
         m.eta[0] if single else 0.6 * m.eta[0] + 0.4 * m.eta[1]))
     info = solve_highs(m)
     return info.objective, m
