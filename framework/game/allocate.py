@@ -434,7 +434,8 @@ def _dual_data(dual: DualAllocation, players: Sequence[str]) -> dict[str, Any]:
     """Per microgrid, the parts of its dual-price share."""
     return {"dual_own_cost": ("microgrid", _row(dual.own_cost, players)),
             "dual_capacity_charge": ("microgrid", _row(dual.charge("capacity"), players)),
-            "dual_energy_charge": ("microgrid", _row(dual.charge("energy"), players))}
+            "dual_energy_charge": ("microgrid", _row(dual.charge("energy"), players)),
+            "dual_ageing_charge": ("microgrid", _row(dual.charge("ageing"), players))}
 
 
 def _dual_attrs(dual: DualAllocation) -> dict[str, Any]:
@@ -528,9 +529,10 @@ def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
             "conditions": [{"name": n, "holds": h, "detail": d}
                            for n, h, d in json.loads(ds.attrs["dual_conditions"])],
             "parts": {p: {"own_cost": float(o), "capacity_charge": float(c),
-                          "energy_charge": float(e)} for p, o, c, e in zip(
+                          "energy_charge": float(e), "ageing_charge": float(a)}
+                      for p, o, c, e, a in zip(
                 players, ds["dual_own_cost"].values, ds["dual_capacity_charge"].values,
-                ds["dual_energy_charge"].values)}}
+                ds["dual_energy_charge"].values, ds["dual_ageing_charge"].values)}}
     return out
 
 

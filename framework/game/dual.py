@@ -6,7 +6,9 @@ architecture) is solved once as an LP. Its rows fall in three kinds, told apart 
 columns they touch: rows of one microgrid ``i`` (its power balance, its account), rows of the
 station alone (a pooled station's state of charge, ``P / E`` bounds), and the *coupling*
 rows that link them (``accounts_max``, ``charge_max``, ``discharge_max`` of an accounts
-station; ``bus_balance`` of a pooled one; ``p2p_balance``), all of the form
+station; ``bus_balance`` of a pooled one; ``p2p_balance``; with a cycle life, the rows of
+an accounts station that sum the microgrids' discharges into its cells' discharge of the
+year, ``cell_cycles`` or ``cell_discharge``), all of the form
 ``sum_i B_i y_i + B_0 y_0 <= 0`` (or ``= 0``). With their optimal duals ``mu``, the
 Lagrangian separates:
 
@@ -17,12 +19,13 @@ and each microgrid's share is its piece at the optimum,
 its connection, ...) plus its use of the shared rows priced at ``mu`` (the *charges*). The
 station's piece ``r_0 = (c_0 + B_0' mu)' y_0*`` is its profit at these prices, negated: 0
 when its feasible set is a cone (no binding ``energy_min_kwh``, ``energy_max_kwh``,
-``power_max_kw``), and then ``x(N) = v(N)``. Every coalition ``C`` of two or more solves the
-same model restricted to ``C`` (same station, same coupling rows over its members), so by
-weak duality ``v(C) >= L_C(mu) = x(C)``: the allocation lies in the core of the game on
-coalitions of two or more. A singleton is valued with its own battery (``individual``), not
-as a station of one, so individual rationality is checked, not implied. See
-``docs/allocation.md``, "Dual-price allocation".
+``power_max_kw``; the cells' annual cost rows of a cycle life are homogeneous), and then
+``x(N) = v(N)``. Every coalition ``C`` of two or more solves the same model restricted to
+``C`` (same station, same coupling rows over its members), so by weak duality
+``v(C) >= L_C(mu) = x(C)``: the allocation lies in the core of the game on coalitions of two
+or more. A singleton is valued with its own battery (``individual``), not as a station of
+one, so individual rationality is checked, not implied. See ``docs/allocation.md``,
+"Dual-price allocation".
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +54,24 @@ from framework.system import System
 log = logging.getLogger(__name__)
 
 #: Coupling row families: what they price and the variable whose unit the price is quoted
-#: in (a microgrid's coefficient on it in the row, times ``-mu``, is its price).
+#: in (a microgrid's coefficient on it in the row, times ``-mu``, is its price). With a
+#: cycle life (:func:`framework.model.ageing.define_ageing`) the rows that sum the
+#: microgrids' discharge into the station cells' discharge of the year price the cells'
+#: wear (kind ``ageing``, per kWh discharged): ``cell_cycles`` where they hold the sum
+#: itself, ``cell_discharge`` where a station variable holds (a scenario's share of) it.
 COUPLING = {
     "accounts_max": ("capacity", "account_kwh"),
     "charge_max": ("capacity", "charge_kw"),
     "discharge_max": ("capacity", "discharge_kw"),
     "bus_balance": ("energy", "discharge_kw"),
     "p2p_balance": ("energy", "p2p_in_kw"),
+    "cell_cycles": ("ageing", "discharge_kw"),
+    "cell_discharge": ("ageing", "discharge_kw"),
 }
+#: A coupling row of another name whose microgrid columns are all this variable, over more
+#: than one step (the discharge of a day or a year at the station's cells, not a per-step
+#: row such as ``discharge_max``), prices the cells' wear too: kind ``ageing``.
+AGEING_VARIABLE = "discharge_kw"
 STATION_OWNER = -1
 
 
@@ -96,7 +109,8 @@ class DualAllocation:
         curtailment, CO2, and the fee and wear on its own station flows (currency/yr).
     charges : dict
         ``{family: {i: charge}}``: ``i``'s use of each family of coupling rows priced at
-        its duals (currency/yr; negative is a credit, e.g. energy delivered to the bus).
+        its duals (currency/yr; negative is a credit, e.g. energy delivered to the bus;
+        an ``ageing`` family: the station cells' wear its discharge causes).
     grand_cost : float
         ``v(N)`` (currency/yr).
     efficiency_gap : float
@@ -109,12 +123,16 @@ class DualAllocation:
     prices : dict
         ``{family: array (scenario, step)}``: the price of one unit of the family's priced
         variable (``COUPLING``) in that step, per kWh (flows: currency/kWh; accounts:
-        currency per kWh held for one hour), ``-mu_r a_r / (days_per_year pi_s dt)``.
+        currency per kWh held for one hour), ``-mu_r a_r / (days_per_year pi_s dt)``
+        (an ``ageing`` family: summed over its rows).
     annual_prices : dict
         ``{family: sum_r -mu_r a_r}`` (currency/yr per kWh or kW): for ``accounts_max`` the
         price of one kWh of usable station capacity per year, for ``charge_max`` plus
         ``discharge_max`` of one kW of station power (each the station's annualised
-        capex per unit when it builds some).
+        capex per unit when it builds some). An ``ageing`` family (``cell_cycles`` or
+        ``cell_discharge``): the price of one kWh discharged from the station's cells
+        (currency/kWh), averaged over the year's discharge; ``c_E b_j / (N delta)`` times
+        the multiplier, in every step, when chord ``j`` binds.
     standalone_cost : dict or None
         ``v({i})`` with an own battery, when solved.
     individually_rational : dict or None
@@ -125,6 +143,8 @@ class DualAllocation:
         The guarantee holds: ``x(N) = v(N)`` and ``x(C) <= v(C)`` for every ``|C| >= 2``.
     solve_s : float
         Wall time of building and solving the grand coalition (s).
+    kinds : dict
+        ``{family: kind}``: ``capacity``, ``energy`` or ``ageing`` (:meth:`charge`).
     """
 
     players: tuple[str, ...]
@@ -144,28 +164,30 @@ class DualAllocation:
     conditions: tuple[Condition, ...]
     in_core: bool
     solve_s: float
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def charge(self, kind: str) -> dict[str, float]:
-        """Each microgrid's ``capacity`` charge (station energy and power) or ``energy``
-        charge (bus and p2p exchange; negative: a credit), summed over the families."""
-        return {p: sum(v[p] for f, v in self.charges.items() if COUPLING[f][0] == kind)
+        """Each microgrid's ``capacity`` charge (station energy and power), ``energy``
+        charge (bus and p2p exchange; negative: a credit) or ``ageing`` charge (the station
+        cells' wear from its discharge, with a cycle life), summed over the families."""
+        return {p: sum(v[p] for f, v in self.charges.items() if self.kind(f) == kind)
                 for p in self.players}
+
+    def kind(self, family: str) -> str:
+        """What a family of coupling rows prices: ``capacity``, ``energy`` or ``ageing``."""
+        return self.kinds[family] if family in self.kinds else COUPLING[family][0]
 
 
 def check_linear(system: System) -> None:
     """Refuse what the prices cannot split: a MILP (the duals, and the guarantee, need an
-    LP), the cycle life of a shared station and the community's coincident peak (coupling
-    rows with no price family)."""
+    LP) and the community's coincident peak (a coupling row with no price family). A cycle
+    life is priced (the cells' wear, kind ``ageing``)."""
     if system.planning.forbid_simultaneous:
         raise InputError("dual allocation: planning.forbid_simultaneous adds binary "
                          "variables; the prices need an LP, set it to false")
     if system.storage.modular:
         raise InputError("dual allocation: modular sizing (storage.module_energy_kwh) makes "
                          "the first stage integer; the prices need an LP, unset it")
-    if system.storage.cycle_life is not None:
-        raise InputError("dual allocation: storage.cycle_life prices the station's yearly "
-                         "cycles, a row shared by every account that has no price family "
-                         "here; leave cycle_life unset for the dual rule")
     if system.tariff.coincident_demand_charge_per_kw:
         raise InputError("dual allocation: tariff.coincident_demand_charge_per_kw prices the "
                          "community's peak, a resource of no one microgrid; set it to 0 for "
@@ -174,7 +196,8 @@ def check_linear(system: System) -> None:
 
 def _owners(columns: Sequence[Any], model: pyo.Block, players: Sequence[str]) -> np.ndarray:
     """Per column its owner: the microgrid's position, or ``STATION_OWNER`` for the
-    variables indexed by the storages (capacities, a pooled station's cells)."""
+    variables indexed by the storages (capacities, a pooled station's cells, the cells'
+    annual cost with a cycle life) unless the storage is a microgrid's own battery."""
     index = {p: j for j, p in enumerate(players)}
     out = np.empty(len(columns), dtype=int)
     for k, var in enumerate(columns):
@@ -182,13 +205,61 @@ def _owners(columns: Sequence[Any], model: pyo.Block, players: Sequence[str]) ->
         key = var.index()
         key = key[0] if isinstance(key, tuple) else key
         if first is model.K:
-            out[k] = STATION_OWNER
+            out[k] = index.get(key, STATION_OWNER)
         elif key in index:
             out[k] = index[key]
         else:
             raise RuntimeError(f"dual allocation: column {var.name} is neither the "
                                f"station's nor a microgrid's")
     return out
+
+
+def _step(var: Any) -> tuple[int, int]:
+    """A dispatch column's ``(scenario, step)``: its block's index and its last index."""
+    key = var.index()
+    return var.parent_block().index(), key[-1] if isinstance(key, tuple) else key
+
+
+def _family(name: str, columns: Sequence[Any], owners: np.ndarray) -> tuple[str, str] | None:
+    """A coupling row's ``(kind, priced variable)``: by its family's name (``COUPLING``), or
+    ``("ageing", discharge_kw)`` for a row whose microgrid columns are all the microgrids'
+    discharge over more than one step (the cells' discharge of the year, or a station
+    variable's defining row for it); ``None`` when it is neither."""
+    if name in COUPLING:
+        return COUPLING[name]
+    mine = [c for c, o in zip(columns, owners) if o != STATION_OWNER]
+    if ({c.parent_component().local_name for c in mine} == {AGEING_VARIABLE}
+            and len({_step(c) for c in mine}) > 1):
+        return "ageing", AGEING_VARIABLE
+    return None
+
+
+def _ageing_prices(rows: Sequence[int], y: np.ndarray, a: sp.csr_array, priced: np.ndarray,
+                   columns: Sequence[Any], z: np.ndarray, shape: tuple[int, int],
+                   weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """The price of one kWh of the priced flow in each ``(scenario, step)``,
+    ``sum_r -mu_r a_rc / (days_per_year pi_s dt)`` over the rows ``r`` of an ``ageing``
+    family (every microgrid's flow in a step has the same ``a_rc``), and its mean over the
+    year's flow (``weight[s] = days_per_year pi_s dt``; over the steps, by probability, when
+    nothing flows)."""
+    cols = np.unique(np.concatenate([a.indices[a.indptr[r]:a.indptr[r + 1]] for r in rows]))
+    cols = cols[priced[cols]]
+    step = dict(zip(cols.tolist(), (_step(columns[c]) for c in cols)))
+    prices = np.zeros(shape)
+    for r in rows:
+        span = slice(a.indptr[r], a.indptr[r + 1])
+        keep = priced[a.indices[span]]
+        where = {step[c]: v for c, v in zip(a.indices[span][keep].tolist(),
+                                             a.data[span][keep].tolist())}
+        for (s, t), v in where.items():
+            prices[s, t] += -y[r] * v / weight[s]
+    flow = np.zeros(shape)
+    for c in cols.tolist():
+        s, t = step[c]
+        flow[s, t] += z[c] * weight[s]
+    if flow.sum() > 1e-9:
+        return prices, float((prices * flow).sum() / flow.sum())
+    return prices, float((prices.mean(axis=1) * weight).sum() / weight.sum())
 
 
 def _constants(system: System, data: list, arch: str, players: Sequence[str],
@@ -232,10 +303,17 @@ def _solve_grand(system: System, scenarios: xr.Dataset, players: tuple[str, ...]
     a = sp.csr_array(form.A)
     touches = ((abs(a) @ own) > 0).sum(axis=1)
     coupling = np.flatnonzero(touches > 1)
+    names = np.array([v.parent_component().local_name for v in form.columns])
     family = [form.rows[r].constraint.parent_component().local_name for r in coupling]
-    unknown = sorted(set(family) - set(COUPLING))
+    found: dict[str, tuple[str, str] | None] = {}
+    for r, f in zip(coupling, family):
+        if f not in found:
+            cols = a.indices[a.indptr[r]:a.indptr[r + 1]]
+            found[f] = _family(f, [form.columns[c] for c in cols], owner[cols])
+    unknown = sorted(f for f, k in found.items() if k is None)
     if unknown:
         raise RuntimeError(f"dual allocation: coupling rows {unknown} have no price family")
+    kinds = {f: k for f, k in found.items() if k is not None}
     if np.any(np.asarray(form.rhs, dtype=float)[coupling] != 0.0):
         raise RuntimeError("dual allocation: a coupling row has a non-zero right-hand side")
     families = list(dict.fromkeys(family))
@@ -250,12 +328,20 @@ def _solve_grand(system: System, scenarios: xr.Dataset, players: tuple[str, ...]
     residual = own_cost[n] + charge[:, n].sum()
     days, dt = system.planning.days_per_year, float(scenarios.attrs["step_h"])
     prob = np.asarray(scenarios["probability"].values, dtype=float)
-    prices = {f: np.full((len(data), data[0].steps), np.nan) for f in families}
+    shape = (len(data), data[0].steps)
+    prices = {f: np.full(shape, np.nan) for f in families}
     annual = dict.fromkeys(families, 0.0)
-    names = np.array([v.parent_component().local_name for v in form.columns])
+    for f in families:
+        if kinds[f][0] == "ageing":
+            prices[f], annual[f] = _ageing_prices(
+                [r for r, g in zip(coupling, family) if g == f], y, a,
+                (names == kinds[f][1]) & (owner != STATION_OWNER), form.columns, z, shape,
+                days * prob * dt)
     for r, f in zip(coupling, family):
+        if kinds[f][0] == "ageing":
+            continue
         cols = a.indices[a.indptr[r]:a.indptr[r + 1]]
-        priced = cols[names[cols] == COUPLING[f][1]]
+        priced = cols[names[cols] == kinds[f][1]]
         con = form.rows[r].constraint
         k, t = con.parent_block().index(), con.index()
         t = t[-1] if isinstance(t, tuple) else t
@@ -265,7 +351,8 @@ def _solve_grand(system: System, scenarios: xr.Dataset, players: tuple[str, ...]
     capacity = {name: float(z[names == name].sum()) for name in ("cap_energy_kwh",
                                                                    "cap_power_kw")}
     return {"architecture": arch, "own_cost": own_cost[:n], "charge": charge[:, :n],
-            "families": families, "grand": float(cost @ z + form.c_offset[0]),
+            "families": families, "kinds": {f: kinds[f][0] for f in families},
+            "grand": float(cost @ z + form.c_offset[0]),
             "residual": float(residual), "prices": prices, "annual": annual,
             "capacity": capacity, "solve_s": time.perf_counter() - start}
 
@@ -361,4 +448,5 @@ def dual_allocation(system: System, scenarios: xr.Dataset, *, standalone: bool =
         station_residual=grand["residual"], cap_energy_kwh=grand["capacity"]["cap_energy_kwh"],
         cap_power_kw=grand["capacity"]["cap_power_kw"], prices=grand["prices"],
         annual_prices=grand["annual"], standalone_cost=alone, individually_rational=rational,
-        conditions=tuple(conditions), in_core=balanced, solve_s=grand["solve_s"])
+        conditions=tuple(conditions), in_core=balanced, solve_s=grand["solve_s"],
+        kinds=dict(grand["kinds"]))
