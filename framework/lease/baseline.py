@@ -35,6 +35,9 @@ no fee). The best responses are independent of each other: leases are accounts, 
 energy moves between microgrids. A pooled station or ``p2p`` exchange would make each
 microgrid's best response depend on the others' (a game this sweep does not model), so
 :func:`lease_sweep` refuses ``planning.station = "pooled"`` and ``planning.exchange = "p2p"``.
+It also refuses ``storage.cycle_life``: the station's cells would cost what the discharge of
+every partition makes them cost, which the sweep's station cost (calendar life) and its
+coalition values (no discharge) do not hold; :func:`framework.lease.lease_game` prices it.
 
 **Operator.** Station cost ``K = (crf + om) * mult * (c_E E + c_P P)`` (annualised capex with
 the station's capex multiplier, plus O&M); rents ``R = sum_i (p_E E_i + p_P P_i)``;
@@ -138,7 +141,7 @@ def lease_sweep(system: System, scenarios: xr.Dataset,
     ------
     InputError
         If the system's planning chooses a pooled station or ``p2p`` exchange
-        (:func:`check_lease_planning`).
+        (:func:`check_lease_planning`), or the storage has a cycle life.
 
     Returns
     -------
@@ -156,6 +159,11 @@ def lease_sweep(system: System, scenarios: xr.Dataset,
         feasible), the operator's unit costs. All money in currency/yr.
     """
     check_lease_planning(system)
+    if system.storage.cycle_life is not None:
+        raise InputError("lease sweep (baseline): storage.cycle_life makes the station's cells "
+                         "cost what the partitions discharge, which the sweep does not model; "
+                         "use the leasing game (--method search, exact or both) or leave "
+                         "cycle_life unset")
     check_scenarios_match(system, scenarios)
     default_e, default_p = default_prices(system, grid)
     pe = _prices(default_e if energy_prices is None else energy_prices, "energy_prices")

@@ -18,9 +18,11 @@ the most lease energy, power and metered energy, and the least operating cost, o
 response that costs no more than ``v_i`` at the lowest prices of the box (so at any), which
 also bound ``i``'s payment by ``(v_i - O_i^min) z_i``; a microgrid that leases nowhere in the
 box has ``z_i = 0``. The objective is the operator's profit (revenue minus station cost
-minus wear); the followers' dispatch among their optima is the leader's choice
-(optimistic). A start (the search's outcome) fixes the binaries of its prices and
-participants as HiGHS's first incumbent. HiGHS certifies the gap.
+minus wear; with a cycle life the station cost holds its cells' annuity over the lessees'
+discharge, operator rows of the joint model that no follower's dual sees); the followers'
+dispatch among their optima is the leader's choice (optimistic). A start (the search's
+outcome) fixes the binaries of its prices and participants as HiGHS's first incumbent.
+HiGHS certifies the gap.
 """
 
 from __future__ import annotations

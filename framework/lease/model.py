@@ -16,11 +16,22 @@ the lease and the station's cover. The model is compiled once into matrices
 the operator (the station), every row to one microgrid (its follower problem) or to the
 operator (the cover). The followers' dispatch is costed without wear (the operator's); their
 annual operating cost ``c0' x_i`` keeps the network fee.
+
+With a cycle life (``storage.cycle_life``) the station's cells cost what
+:func:`framework.model.ageing.define_ageing` makes them cost in the extensive form: the
+annuity of ``min(lifetime_yr, N delta E / D)`` years, ``D`` the year's discharge of every
+account, as the calendar row and the chords of ``crf(1 / x)`` over the station's ``E`` and
+the accounts' discharge. Those rows hold follower columns and the operator's
+``cell_cost_annual`` and ``cell_discharge_kwh``: they are the operator's (a leader-side cost of the followers'
+response), never a follower's constraint, which keeps each follower an LP that the cycle
+life does not touch (a lessee holds no cells; an own battery is its outside option ``v_i``,
+the extensive form with the same ageing).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,7 +47,9 @@ from framework.architecture import STATION, architecture
 from framework.errors import InputError, SolveError
 from framework.game.values import Task, solve_tasks
 from framework.model import check_scenarios_match, scenario_data
-from framework.model.build import cell_throughput, define_dispatch, define_first_stage
+from framework.model.ageing import define_ageing, define_cell_discharge, implied_life_yr
+from framework.model.build import cell_out, cell_throughput, define_dispatch, define_first_stage
+from framework.model.data import ScenarioData, YearContext
 from framework.solve import lp
 from framework.system import System
 
@@ -184,8 +197,10 @@ def build_joint_model(system: System, scenarios: xr.Dataset, e_max: np.ndarray,
 
     Expressions on the model: ``operating_cost`` (the lessees' expected annual operating
     cost, no wear), ``throughput_kwh`` (annual energy metered at the connections,
-    ``days sum_s pi_s dt sum_{i,t} (charge + discharge)``) and ``capex_annual`` (the
-    station's annual cost at the system's real prices).
+    ``days sum_s pi_s dt sum_{i,t} (charge + discharge)``), ``discharge_kwh`` (the annual
+    discharge of the station's cells, ``days sum_s pi_s dt sum_{i,t} discharge``) and
+    ``capex_annual`` (the station's annual cost at the system's real prices; with a cycle
+    life its cells' annuity follows ``discharge_kwh``, :func:`define_ageing`).
     """
     names = system.names
     m = pyo.ConcreteModel(name="lease game")
@@ -204,8 +219,28 @@ def build_joint_model(system: System, scenarios: xr.Dataset, e_max: np.ndarray,
         d.probability * m.scenario[k].daily_cost for k, d in enumerate(data)))
     m.throughput_kwh = pyo.Expression(expr=days * pyo.quicksum(
         d.probability * d.step_h * cell_throughput(m.scenario[k]) for k, d in enumerate(data)))
+    m.discharge_kwh = pyo.Expression(expr=days * pyo.quicksum(
+        d.probability * d.step_h * pyo.quicksum(cell_out(m.scenario[k], STATION, t)
+                                                for t in m.scenario[k].T)
+        for k, d in enumerate(data)))
+    define_station_ageing(m, system, data)
     m.objective = pyo.Objective(expr=m.operating_cost, sense=pyo.minimize)
     return m
+
+
+def define_station_ageing(m: pyo.ConcreteModel, system: System,
+                          data: list[ScenarioData]) -> None:
+    """The station's cells with a cycle life, as the extensive form writes them
+    (:func:`framework.model.ageing.define_ageing` on the first stage, replacing
+    ``capex_annual``, and every scenario's share of the year's discharge of the accounts,
+    :func:`framework.model.ageing.define_cell_discharge`); nothing without a cycle life.
+    Every row holds the operator's ``cell_*`` columns: none is a follower's."""
+    if system.storage.cycle_life is None:
+        return
+    year = YearContext.of(system, data)
+    define_ageing(m, system, year, system.shared.capex_multiplier)
+    for k in range(len(data)):
+        define_cell_discharge(m.scenario[k], m, system, year, k, cell_out)
 
 
 def _owner(var: Any, names: list[str]) -> int:
@@ -231,7 +266,10 @@ class LeaseGame:
         Column bounds and integrality (a modular station).
     operating, throughput, station_cost : np.ndarray
         Per column: the lessees' annual operating cost ``c0``, the annual metered energy
-        (kWh/yr per unit) and the station's annual cost.
+        (kWh/yr per unit) and the station's annual cost (with a cycle life, on the column
+        ``cell_cost_annual`` of its cells).
+    discharge : np.ndarray
+        Per column: the annual discharge of the station's cells (kWh/yr per unit).
     owner, row_owner : np.ndarray
         Microgrid index of each column and row; -1: the operator's.
     lease_energy, lease_power, station_energy, station_power : np.ndarray or int
@@ -272,6 +310,7 @@ class LeaseGame:
     no_storage: np.ndarray
     cooperative: float
     wear_per_kwh: float
+    discharge: np.ndarray
     build_s: float = 0.0
     account_cols: list[np.ndarray] = field(default_factory=list)
 
@@ -334,19 +373,18 @@ def build_game(system: System, scenarios: xr.Dataset, box: PriceBox | None = Non
     ------
     InputError
         Planning other than ``accounts`` without p2p, forbidden simultaneous charge (the
-        followers' problems must be LPs), a cycle life or demand charges (not modelled
-        here), a microgrid without load, leases without a bound.
+        followers' problems must be LPs), demand charges (not modelled here), a microgrid
+        without load, leases without a bound.
     """
     start = time.perf_counter()
     check_lease_planning(system)
     if system.planning.forbid_simultaneous:
         raise InputError("planning.forbid_simultaneous: the lease game needs each "
                          "microgrid's problem to be an LP (set it to false)")
-    if system.storage.cycle_life is not None or system.has_demand_charges:
-        raise InputError("lease game: storage.cycle_life and demand charges couple the days "
-                         "of a year and the accounts of the station's cells, which the "
-                         "operator's and the lessees' problems here do not model; leave them "
-                         "unset for leasing")
+    if system.has_demand_charges:
+        raise InputError("lease game: demand charges price each microgrid's peak over the "
+                         "days of a billing period, which the lessees' problems here do not "
+                         "model; leave tariff demand charges unset for leasing")
     check_scenarios_match(system, scenarios)
     check_loads(system, scenarios)
     box = default_price_box(system) if box is None else box
@@ -386,7 +424,7 @@ def build_game(system: System, scenarios: xr.Dataset, box: PriceBox | None = Non
         station_power=position[id(m.cap_power_kw[STATION])],
         e_max=e_max, q_max=q_max, standalone=standalone, no_storage=no_storage,
         cooperative=cooperative, wear_per_kwh=system.storage.degradation_cost_per_kwh,
-        account_cols=accounts)
+        discharge=_coefficients(m.discharge_kwh, position, size), account_cols=accounts)
     game.build_s = time.perf_counter() - start
     log.info("lease game: %d microgrids, %d scenarios, %d columns, %d rows, built in %.2f s",
              game.n, scenarios.sizes["scenario"], size, matrix.shape[0], game.build_s)
@@ -413,6 +451,14 @@ class Outcome:
         The physical station, its annual cost and the wear on its throughput.
     peak_accounts_kwh : float
         The largest sum of the accounts over scenarios and steps (usable kWh).
+    station_discharge_kwh_per_yr, station_life_yr : float
+        The annual discharge of the station's cells and how long they last at it
+        (:func:`framework.model.ageing.implied_life_yr`: ``lifetime_yr`` without a cycle
+        life; NaN without a station).
+    servable : bool
+        Whether the station can serve the lessees' responses at these prices (within its
+        bounds, such as ``storage.power_max_kw``); an unservable point is not open to the
+        operator: its profit is ``-inf`` and the leases are reported as 0.
     """
 
     prices: tuple[float, float, float]
@@ -428,6 +474,9 @@ class Outcome:
     station_cost: float
     wear: float
     peak_accounts_kwh: float
+    station_discharge_kwh_per_yr: float = 0.0
+    station_life_yr: float = float("nan")
+    servable: bool = True
 
     @property
     def income(self) -> float:
@@ -435,6 +484,10 @@ class Outcome:
 
     @property
     def profit(self) -> float:
+        """Income less the station's cost and wear; ``-inf`` where the station cannot serve
+        the responses (:attr:`servable`)."""
+        if not self.servable:
+            return -math.inf
         return self.income - self.station_cost - self.wear
 
     @property
@@ -460,11 +513,14 @@ def outcome(game: LeaseGame, prices: tuple[float, float, float], participates: n
     fee_paid = prices[2] * metered * on
     saving = np.where(participates, game.standalone - rent - fee_paid - operating, 0.0)
     accounts = sum(x[c] for c, p in zip(game.account_cols, participates) if p)
+    station = float(x[game.station_energy])
+    discharge = float(game.discharge @ x)
     return Outcome(tuple(prices), participates.copy(), energy, power, rent, fee_paid,
                    np.where(participates, operating, 0.0), saving,
-                   float(x[game.station_energy]), float(x[game.station_power]),
+                   station, float(x[game.station_power]),
                    float(game.station_cost @ x), float(game.wear_per_kwh * metered @ on),
-                   float(np.max(accounts)))
+                   float(np.max(accounts)), discharge,
+                   implied_life_yr(game.system.storage, station, discharge))
 
 
 class Follower:

@@ -129,6 +129,10 @@ def _dataset(game: LeaseGame, chosen: Outcome, plane: dict[tuple[int, int], Outc
         "station_energy_kwh": ((), chosen.station_energy_kwh),
         "station_power_kw": ((), chosen.station_power_kw),
         "sum_lease_energy_kwh": ((), sum_e), "sum_lease_power_kw": ((), sum_p),
+        "station_discharge_kwh_per_yr": ((), chosen.station_discharge_kwh_per_yr),
+        "station_cycles_per_yr": ((), _ratio(chosen.station_discharge_kwh_per_yr,
+                                             usable * chosen.station_energy_kwh)),
+        "station_life_yr": ((), chosen.station_life_yr),
         "overbooking_ratio": ((), _ratio(sum_e, chosen.station_energy_kwh)),
         "power_overbooking_ratio": ((), _ratio(sum_p, chosen.station_power_kw)),
         "income": ((), chosen.income), "station_cost": ((), chosen.station_cost),
@@ -141,7 +145,7 @@ def _dataset(game: LeaseGame, chosen: Outcome, plane: dict[tuple[int, int], Outc
     box = game.box
     pe, pp = sorted({a for a, _ in plane}), sorted({b for _, b in plane})
     data["plane_profit"] = (("plane_energy_price", "plane_power_price"), np.array(
-        [[plane[a, b].profit for b in pp] for a in pe]))
+        [[plane[a, b].profit if plane[a, b].servable else np.nan for b in pp] for a in pe]))
     data["plane_saving"] = (("plane_energy_price", "plane_power_price", "microgrid"), np.array(
         [[plane[a, b].saving for b in pp] for a in pe]))
     data["plane_participants"] = (("plane_energy_price", "plane_power_price"), np.array(
@@ -155,7 +159,8 @@ def _dataset(game: LeaseGame, chosen: Outcome, plane: dict[tuple[int, int], Outc
         "architecture": LEASE_ARCHITECTURE, "standalone_architecture": STANDALONE_ARCHITECTURE,
         "game_method": method, "leases": int(leases), "lattice": list(box.shape),
         "energy_price_bounds": list(box.energy), "power_price_bounds": list(box.power),
-        "fee_bounds": list(box.fee), "build_s": game.build_s}
+        "fee_bounds": list(box.fee), "build_s": game.build_s,
+        "calendar_life_yr": float(game.system.storage.lifetime_yr)}
     if exact is not None:
         extra.update(exact_termination=exact.termination, exact_profit_bound=exact.profit_bound,
                      exact_gap=exact.gap, exact_wall_s=exact.wall_s, exact_columns=exact.columns,
@@ -181,6 +186,8 @@ def _unit(name: str) -> str:
     if name.endswith("energy_kwh") or name == "account_limit_kwh":
         return "kWh"
     return {"lease_power_kw": "kW", "station_power_kw": "kW", "sum_lease_power_kw": "kW",
+            "station_discharge_kwh_per_yr": "kWh/yr", "station_cycles_per_yr": "1/yr",
+            "station_life_yr": "yr",
             "energy_price": "currency/kWh/yr", "plane_energy_price": "currency/kWh/yr",
             "power_price": "currency/kW/yr", "plane_power_price": "currency/kW/yr",
             "fee_per_kwh": "currency/kWh", "overbooking_ratio": "1",
@@ -191,6 +198,11 @@ def _unit(name: str) -> str:
 def _number(value: Any) -> float | None:
     value = float(value)
     return None if math.isnan(value) else value
+
+
+def _optional(ds: xr.Dataset, name: str) -> float | None:
+    """``ds[name]`` as a number, ``None`` where NaN or absent (a result written before it)."""
+    return _number(ds[name]) if name in ds else None
 
 
 def lease_game_summary(ds: xr.Dataset) -> dict[str, Any]:
@@ -210,6 +222,8 @@ def lease_game_summary(ds: xr.Dataset) -> dict[str, Any]:
         "sum_lease_power_kw": _number(ds["sum_lease_power_kw"]),
         "overbooking_ratio": _number(ds["overbooking_ratio"]),
         "power_overbooking_ratio": _number(ds["power_overbooking_ratio"]),
+        "station_cycles_per_yr": _optional(ds, "station_cycles_per_yr"),
+        "station_life_yr": _optional(ds, "station_life_yr"),
         "cooperative_cost_per_yr": _number(ds["cooperative_cost"]),
         "market_cost_per_yr": _number(ds["market_cost"]),
         "efficiency_loss_per_yr": _number(ds["efficiency_loss"]),
@@ -273,6 +287,11 @@ def lease_game_table(ds: xr.Dataset) -> str:
         lines.append(f"operator: income {s['income_per_yr']:,.1f}, station "
                      f"{s['station_cost_per_yr']:,.1f}, wear {s['wear_per_yr']:,.1f}, profit "
                      f"{s['operator_profit_per_yr']:,.1f} (margin {s['margin']:.2%})")
+        life, calendar = s["station_life_yr"], ds.attrs.get("calendar_life_yr")
+        if life is not None and calendar is not None and life < float(calendar) - 1e-9:
+            lines.append(f"station cells last {life:.1f} yr of {float(calendar):.1f} "
+                         f"({s['station_cycles_per_yr']:,.1f} equivalent full cycles a year: "
+                         f"the cycle life)")
     lines.append(f"{'microgrid':<14}{'leases':>8}{'kWh':>10}{'kW':>9}{'rent':>11}"
                  f"{'lease cost':>13}{'alone':>13}{'saving':>10}")
     for name, m in s["microgrids"].items():

@@ -6,7 +6,8 @@ At prices ``p`` (:func:`evaluate`): each microgrid's best response ``V_i(p)`` (i
 ``V_i(p) <= v_i`` (its own battery); then the operator's LP over the joint model chooses,
 among the responses that are optimal for every lessee (``c_i(p)' x_i <= V_i(p)``, with no
 slack that the operator would take from the lessees), the one and the station that
-maximise its profit (the optimistic bilevel convention, as in the exact MILP).
+maximise its profit (the optimistic bilevel convention, as in the exact MILP); with a cycle
+life the station's cost holds its cells' annuity over that response's discharge.
 
 The search (:func:`search_prices`), in three passes whose points are dealt to the MPI ranks
 (:func:`framework.game.values.deal`):
@@ -35,7 +36,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -62,24 +63,59 @@ class Evaluator:
         return evaluate(self.game, prices, self.followers)
 
 
+#: Up to this many indifferent microgrids at a point, the operator's choice among them is
+#: found by trying every subset; beyond it, all of them lease or none does.
+INDIFFERENT_SUBSETS = 4
+
+
 def evaluate(game: LeaseGame, prices: tuple[float, float, float],
              followers: list[Follower] | None = None,
              participates: np.ndarray | None = None) -> Outcome:
     """The market outcome at ``prices`` (see the module docstring).
 
-    ``participates`` overrides who leases (default: every microgrid with ``V_i(p) <= v_i``);
-    the exact method passes its own, the leader's choice among indifferent microgrids.
+    Every microgrid with ``V_i(p) < v_i`` leases. One that is indifferent
+    (``|V_i(p) - v_i|`` within :meth:`LeaseGame.tol`) leases or not as suits the operator
+    (the optimistic convention of the exact MILP): every subset of the indifferent ones is
+    tried (up to :data:`INDIFFERENT_SUBSETS` of them; beyond, all or none) and the most
+    profitable kept. ``participates`` overrides who leases (the exact method passes its
+    own, the leader's choice).
+
+    Where the station cannot serve the lessees' responses (bounds on the station, such as
+    ``storage.power_max_kw``) a choice is not open to the operator: an outcome with
+    ``servable=False`` (profit ``-inf``), as the exact MILP, whose rows hold the same
+    bounds, never chooses it.
 
     Raises
     ------
     SolveError
-        If the station cannot serve the lessees' responses (bounds on the station).
+        If the operator's problem ends otherwise than optimal or infeasible.
     """
     followers = followers or [Follower(game, i) for i in range(game.n)]
     values = np.array([f.value(prices) for f in followers])
+    if participates is not None:
+        return _serve(game, prices, participates, values)
     tol = np.array([game.tol(i) for i in range(game.n)])
-    if participates is None:
-        participates = values <= game.standalone + tol
+    strict = values < game.standalone - tol
+    indifferent = np.flatnonzero(np.abs(values - game.standalone) <= tol)
+    if indifferent.size <= INDIFFERENT_SUBSETS:
+        choices = itertools.chain.from_iterable(
+            itertools.combinations(indifferent, k) for k in range(indifferent.size, -1, -1))
+    else:
+        choices = iter((tuple(indifferent), ()))
+    best = None
+    for chosen in choices:
+        on = strict.copy()
+        on[list(chosen)] = True
+        o = _serve(game, prices, on, values)
+        if best is None or o.profit > best.profit + 1e-9 * max(1.0, abs(o.profit)):
+            best = o
+    return best
+
+
+def _serve(game: LeaseGame, prices: tuple[float, float, float], participates: np.ndarray,
+           values: np.ndarray) -> Outcome:
+    """The operator's problem when exactly ``participates`` lease, each at its best
+    response's cost ``values[i]``."""
     if not participates.any():
         return outcome(game, prices, participates, None)
     on = np.flatnonzero(participates)
@@ -94,7 +130,13 @@ def evaluate(game: LeaseGame, prices: tuple[float, float, float],
     lp.pass_model(h, cost, game.col_lower, upper, matrix,
                   np.concatenate([game.row_lower, np.full(on.size, -np.inf)]),
                   np.concatenate([game.row_upper, values[on]]), game.integer)
-    if lp.run(h) != lp.Status.kOptimal:
+    status = lp.run(h)
+    if status == lp.Status.kInfeasible:
+        log.info("lease: at prices %s the station cannot serve the responses of %s",
+                 prices, [game.names[i] for i in on])
+        return replace(outcome(game, prices, participates, None),
+                       participates=participates.copy(), servable=False)
+    if status != lp.Status.kOptimal:
         raise SolveError(f"lease: the operator's problem at prices {prices} ended with "
                          f"'{h.modelStatusToString(h.getModelStatus())}'")
     return outcome(game, prices, participates, np.asarray(h.getSolution().col_value))

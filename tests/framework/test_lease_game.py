@@ -1,6 +1,7 @@
 """The leasing game: market outcomes by hand, brute force over the price lattice against the
 exact MILP, the search (its participation thresholds, its equilibrium, on 1 and 2 MPI ranks)
-against the exact MILP, the report, and bad inputs."""
+against the exact MILP, the same with a binding cycle life (the station's cells by hand,
+brute force, search and MILP), the report, and bad inputs."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from framework.lease import (
     search_prices,
     solve_exact,
 )
+from framework.lease.baseline import lease_sweep
 from framework.lease.search import participation
+from framework.model.ageing import chords
 from framework.results import write_result
 from tests.framework.conftest import LOSSLESS, make_scenarios, make_system, run_on_ranks
 
@@ -185,6 +188,100 @@ def test_search_agrees_with_exact() -> None:
         exact.outcome.profit, rel=1e-6, abs=1e-6)
 
 
+# With O&M 0.1 (annual factor 1.1, so a kWh of station costs 0.005 a year more and is never
+# built idle) and a cycle life of N cycles at depth 0.8, r = 0 and a one-year calendar life:
+# cells of E kWh that discharge D kWh a year cost c_E max(E, D / (0.8 N)) (the chord of
+# crf(1 / x) = x is exact). Alone a stores 10 kWh at 0.1 + 0.05 + 0.015 per kWh and its
+# cells 0.1 max(10, 10 / (0.8 N)); b the same with 6. The station (half the prices) needs
+# 10 kWh / 10 kW and discharges 16 kWh a year: its cells cost 0.05 max(10, 16 / (0.8 N)).
+AGED = {"om_fraction_per_yr": 0.1, "cycle_life_dod": 0.8}
+
+
+def test_cycle_life_costs_the_operator_by_hand() -> None:
+    # the same prices (both lease at p_E + p_P = 0.15) without a cycle life, with N = 1 and
+    # with N = 0.5: the profit falls by the station cells' extra annuity,
+    # 0.05 (16 / (0.8 N) - 10) = 0.5 and 1.5
+    cases = [(None, [2.65, 1.59], 1.575, 1.0), (1.0, [2.9, 1.74], 1.075, 0.5),
+             (0.5, [4.15, 2.49], 0.075, 0.25)]
+    for cycle_life, standalone, profit, life in cases:
+        system, scenarios = tiny(**AGED, cycle_life=cycle_life)
+        game = build_game(system, scenarios, TINY_BOX)
+        # an own battery's cells cost what the extensive form (the outside option) says
+        assert game.standalone == pytest.approx(standalone, abs=1e-9)
+        o = evaluate(game, (0.1, 0.05, 0.0))
+        assert o.participates.tolist() == [True, True]
+        assert (o.station_energy_kwh, o.station_power_kw) == pytest.approx((10.0, 10.0))
+        assert o.station_discharge_kwh_per_yr == pytest.approx(16.0)
+        assert o.station_life_yr == pytest.approx(life)  # 0.8 N 10 / 16, at most 1
+        cells = 0.05 * max(10.0, 16.0 / (0.8 * cycle_life)) if cycle_life else 0.5
+        assert o.station_cost == pytest.approx(cells + 0.25 + 0.075, abs=1e-9)
+        assert o.profit == pytest.approx(profit, abs=1e-9)
+
+
+def test_brute_force_with_a_cycle_life_matches_exact() -> None:
+    # N = 1: alone a pays 2.9 and b 1.74, so each leases iff p_E + p_P <= 0.19 (0.165
+    # without the cycle life); the station's cells last 0.5 yr and cost 1.0, the station
+    # 1.325: profit 16 * 0.19 - 1.325 = 1.715 (1.815 without the cycle life)
+    system, scenarios = tiny(**AGED, cycle_life=1.0)
+    game = build_game(system, scenarios, TINY_BOX)
+    brute = search_prices(game, full=True)
+    found = search_prices(game, coarse=5)
+    exact = solve_exact(game)
+    assert exact.termination == "Optimal" and exact.gap <= 1e-6
+    assert exact.profit_bound == pytest.approx(1.715, abs=1e-5)
+    for o in (brute.outcome, found.outcome, exact.outcome):
+        assert o.profit == pytest.approx(1.715, abs=1e-9)
+        assert sum(o.prices[:2]) == pytest.approx(0.19)
+        assert o.participates.tolist() == [True, True]
+        assert o.saving == pytest.approx([0.0, 0.0], abs=1e-9)
+        assert o.station_energy_kwh == pytest.approx(10.0)
+        assert o.station_life_yr == pytest.approx(0.5)  # below the calendar life of 1 yr
+    assert found.best == brute.best
+    # the exact prices are a lattice point whose market outcome is the same
+    assert evaluate(game, exact.outcome.prices).profit == pytest.approx(1.715, abs=1e-9)
+    # without the cycle life the equilibrium is another: lower prices, higher profit
+    plain = search_prices(build_game(*tiny(om_fraction_per_yr=0.1), TINY_BOX), full=True)
+    assert plain.outcome.profit == pytest.approx(1.815, abs=1e-9)
+    assert sum(plain.outcome.prices[:2]) == pytest.approx(0.165)
+
+
+def test_search_agrees_with_exact_with_a_cycle_life() -> None:
+    # the three microgrids of test_search_agrees_with_exact with a 4-year calendar life at 5 %
+    # (the chords of crf(1 / x) between lives of 4, 2 and 1 years) and 3 cycles at depth
+    # 0.8 a life: the station's cells wear out in 3.16 years
+    names = ["a", "b", "c"]
+    system = pv_system(names, 0.8)
+    tech = replace(system.storage, lifetime_yr=4.0, discount_rate=0.05,
+                   capex_energy_per_kwh=0.4255, capex_power_per_kw=0.1418, cycle_life=3.0,
+                   cycle_life_dod=0.8)
+    system = replace(system, storage=tech)
+    game = build_game(system, pv_scenarios(names, 3),
+                      PriceBox((0.0, 0.2), (0.0, 0.1), levels=17))
+    brute = search_prices(game, full=True)
+    found = search_prices(game, coarse=5)
+    assert len(found.points) < 17 * 17 / 3
+    assert found.best == brute.best
+    assert found.outcome.profit == pytest.approx(brute.outcome.profit, rel=1e-9)
+    assert found.outcome.profit == pytest.approx(0.646906, abs=1e-6)
+    exact = solve_exact(game, start=found.outcome)
+    assert exact.termination == "Optimal" and exact.gap <= 1e-6
+    assert exact.outcome.prices == pytest.approx(found.outcome.prices)
+    assert exact.outcome.profit == pytest.approx(found.outcome.profit, rel=1e-6)
+    o = exact.outcome
+    assert o.participates.tolist() == [True, False, True]
+    assert o.station_life_yr == pytest.approx(3.157895, abs=1e-6)
+    assert o.station_life_yr == pytest.approx(
+        2.4 * o.station_energy_kwh / o.station_discharge_kwh_per_yr)
+    # the station's cost is its cells' annuity by the chords of ageing.py at its E and
+    # discharge, its converter's over the calendar life and O&M, all at the multiplier 0.8
+    x = o.station_discharge_kwh_per_yr / (2.4 * o.station_energy_kwh)
+    factor = max([tech.crf] + [a + b * x for a, b in chords(tech)])
+    assert factor > tech.crf
+    assert o.station_cost == pytest.approx(0.8 * (
+        0.4255 * o.station_energy_kwh * factor + tech.crf * 0.1418 * o.station_power_kw),
+        rel=1e-9)
+
+
 MPI_SEARCH = """
 import json, sys
 from mpi4py import MPI
@@ -253,6 +350,29 @@ def test_report(tmp_path: Path) -> None:
         assert float(back["profit"]) == pytest.approx(1.65, abs=1e-6)
     table = lease_game_table(ds)
     assert "overbooking 1.600" in table and "on the participation boundary" in table
+    # without a cycle life the station's cells last the calendar life at 1.6 cycles a year
+    assert summary["station_life_yr"] == pytest.approx(1.0)
+    assert summary["station_cycles_per_yr"] == pytest.approx(1.6, abs=1e-6)
+    assert "cells last" not in table
+
+
+def test_report_with_a_cycle_life() -> None:
+    # test_brute_force_with_a_cycle_life_matches_exact's game: the market costs what the
+    # cooperative optimum does (energy 1.6 and the station 1.325), the operator takes the
+    # value 2.9 + 1.74 - 2.925; the station's cells last 0.5 of their 1 year
+    system, scenarios = tiny(**AGED, cycle_life=1.0)
+    ds = lease_game(system, scenarios, method="both", box=TINY_BOX, coarse=5)
+    summary = lease_game_summary(ds)
+    assert summary["operator_profit_per_yr"] == pytest.approx(1.715, abs=1e-6)
+    assert summary["station_cost_per_yr"] == pytest.approx(1.325, abs=1e-6)
+    assert summary["cooperative_cost_per_yr"] == pytest.approx(2.925, abs=1e-9)
+    assert summary["efficiency_loss_per_yr"] == pytest.approx(0.0, abs=1e-6)
+    assert summary["station_life_yr"] == pytest.approx(0.5, abs=1e-9)
+    assert summary["station_cycles_per_yr"] == pytest.approx(1.6, abs=1e-9)
+    assert summary["search"]["profit_per_yr"] == pytest.approx(1.715, abs=1e-6)
+    assert ds["station_life_yr"].attrs["units"] == "yr"
+    assert "station cells last 0.5 yr of 1.0 (1.6 equivalent full cycles a year" in \
+        lease_game_table(ds)
 
 
 def test_no_one_leases_is_a_result() -> None:
@@ -289,7 +409,40 @@ def test_bad_inputs() -> None:
     unbounded = make_system([{"name": "a"}, {"name": "b"}], storage=LOSSLESS)
     with pytest.raises(InputError, match="import_limit_kw"):
         build_game(unbounded, scenarios, TINY_BOX)
-    for coupled in (replace(system, storage=replace(system.storage, cycle_life=100.0)),
-                    replace(system, tariff=replace(system.tariff, demand_charge_per_kw=1.0))):
-        with pytest.raises(InputError, match="cycle_life and demand charges"):
-            build_game(coupled, scenarios, TINY_BOX)
+    charged = replace(system, tariff=replace(system.tariff, demand_charge_per_kw=1.0))
+    with pytest.raises(InputError, match="lease game: demand charges") as refused:
+        build_game(charged, scenarios, TINY_BOX)
+    assert "cycle" not in str(refused.value) and "\n" not in str(refused.value)
+    # the baseline sweep does not price the station's cycles: refused before any solve
+    aged = replace(system, storage=replace(system.storage, cycle_life=100.0))
+    with pytest.raises(InputError, match="lease sweep \\(baseline\\): storage.cycle_life"):
+        lease_sweep(aged, scenarios, [0.1], [0.05])
+
+
+def test_indifferent_microgrids_are_the_operators_choice_and_unservable_points_closed(
+        tmp_path: Path) -> None:
+    # two microgrids, a station limited to 30 kW: at the top of the price box both are
+    # indifferent between a lease and their own battery, the station cannot serve both, and
+    # the operator (optimistic, as the MILP) takes one. The search agrees with the MILP
+    # instead of failing on the unservable point or calling it "no one leases".
+    from framework.system import load_system
+    from scenarios_gen.pipeline import scenarios_for
+    from tests.framework.test_study import DAYS, SYSTEM
+
+    (tmp_path / "days.csv").write_text(DAYS)
+    (tmp_path / "system.toml").write_text(SYSTEM.replace(
+        "lifetime_yr = 10.0", "lifetime_yr = 10.0\npower_max_kw = 30.0"))
+    system = load_system(tmp_path / "system.toml")
+    scenarios = scenarios_for(system)
+    ds = lease_game(system, scenarios, method="both")
+    assert ds.attrs["exact_termination"] == "Optimal"
+    assert float(ds["profit"]) == pytest.approx(5.215274, rel=1e-5)
+    assert ds.attrs["search_profit"] == pytest.approx(float(ds["profit"]), rel=1e-9)
+    assert ds["participates"].values.tolist() == [1, 0]
+    game = build_game(system, scenarios)
+    prices = (float(ds["energy_price"]), float(ds["power_price"]), float(ds["fee_per_kwh"]))
+    both = evaluate(game, prices, participates=np.array([True, True]))
+    assert not both.servable and both.profit == -np.inf
+    chosen = evaluate(game, prices)
+    assert chosen.servable and chosen.participates.tolist() == [True, False]
+    assert chosen.profit == pytest.approx(float(ds["profit"]), rel=1e-9)
