@@ -306,9 +306,10 @@ def _task_table(task: str, ds: xr.Dataset) -> str:
         from framework.game import allocation_table
 
         return "```\n" + allocation_table(ds) + "\n```"
-    from framework.lease import lease_table
+    from framework.lease import lease_game_table, lease_table
 
-    return "```\n" + lease_table(ds) + "\n```"
+    table = lease_game_table if "game_method" in ds.attrs else lease_table
+    return "```\n" + table(ds) + "\n```"
 
 
 def _manifest_path(out: Path, study: Study) -> Path:

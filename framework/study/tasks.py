@@ -34,8 +34,12 @@ PLANNERS: dict[str, tuple[str, str]] = {
 TASK_OPTIONS: dict[str, tuple[str, ...]] = {
     "allocate": ("rules", "method", "n_permutations", "seed", "confidence", "tolerance",
                  "rel_tolerance", "stratified", "time_limit_s", "generation_time_limit_s"),
-    "lease": ("energy_prices", "power_prices", "grid", "time_limit_s"),
+    "lease": ("method", "energy_prices", "power_prices", "grid", "coarse", "starts", "full",
+              "mip_rel_gap", "time_limit_s"),
 }
+LEASE_BASELINE_OPTIONS = ("energy_prices", "power_prices", "grid")
+"""Options of the former partition sweep (``method = "baseline"``) alone."""
+LEASE_METHODS = ("search", "exact", "both", "baseline")
 COST_COLUMNS = ("energy", "renewables", "curtailment", "degradation", "fees", "shedding", "co2")
 KPI_COLUMNS = ("self_sufficiency", "curtailment_share", "peak_import_kw", "co2_t_per_yr",
                "shed_kwh_per_yr", "exchanged_kwh_per_yr")
@@ -111,6 +115,8 @@ def check_case(case: Case) -> None:
                              "scenarios.sample_days > 0")
     else:
         _known_options(case, TASK_OPTIONS[case.task])
+        if case.task == "lease":
+            lease_options(case.options, case.where)
         if (case.evaluate != type(case.evaluate)() or case.fixed_capacity is not None
                 or case.mode is not None):
             raise InputError(f"{case.where}: mode, evaluate and fixed_capacity apply to task "
@@ -222,9 +228,44 @@ def run_case(case: Case) -> xr.Dataset:
         options = dict(case.options)
         rules = options.pop("rules", list(RULES))
         return allocate(system, scenarios, rules, **options)
-    from framework.lease import lease_sweep
+    return run_lease(system, scenarios, dict(case.options), case.where)
 
-    return lease_sweep(system, scenarios, **case.options)
+
+def lease_options(options: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """The lease case's method (``search``, ``exact``, ``both``: the leader-follower game;
+    ``baseline``: the former partition sweep; default ``search``) and the options it takes;
+    another method's options are an :class:`InputError`."""
+    options = dict(options)
+    method = options.pop("method", "search")
+    if method not in LEASE_METHODS:
+        raise InputError(f"{where}: options: method: expected one of {list(LEASE_METHODS)}, "
+                         f"got {method!r}")
+    if method == "baseline":
+        wrong = sorted(set(options) - {*LEASE_BASELINE_OPTIONS, "time_limit_s"})
+        if wrong:
+            raise InputError(f"{where}: options: {wrong[0]!r} is not an option of the "
+                             f"baseline sweep (method = \"baseline\"), which takes "
+                             f"{', '.join(LEASE_BASELINE_OPTIONS)}, time_limit_s")
+    else:
+        wrong = sorted(set(options) & set(LEASE_BASELINE_OPTIONS))
+        if wrong:
+            raise InputError(f"{where}: options: {wrong[0]!r} is an option of the baseline "
+                             f"sweep only; the game (method = {method!r}) searches the "
+                             "prices itself")
+    return method, options
+
+
+def run_lease(system: System, scenarios: xr.Dataset, options: Mapping[str, Any],
+              where: str = "lease case") -> xr.Dataset:
+    """The lease case: the leader-follower game (:func:`framework.lease.lease_game`) or,
+    with ``method = "baseline"``, the former partition sweep
+    (:func:`framework.lease.lease_sweep`); see :func:`lease_options`."""
+    from framework.lease import lease_game, lease_sweep
+
+    method, kwargs = lease_options(options, where)
+    if method == "baseline":
+        return lease_sweep(system, scenarios, **kwargs)
+    return lease_game(system, scenarios, method=method, **kwargs)
 
 
 def _float(x: Any) -> float:
@@ -291,7 +332,15 @@ def allocation_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
 
 
 def lease_rows(ds: xr.Dataset) -> list[dict[str, Any]]:
-    """One summary row: the chosen lease prices."""
+    """One summary row: the chosen lease prices (the game's equilibrium, or the baseline
+    sweep's choice)."""
+    if "game_method" in ds.attrs:
+        row = {"lease_method": str(ds.attrs["game_method"]),
+               "lease_participants": int(ds["participates"].sum())}
+        for key in ("energy_price", "power_price", "profit", "margin", "station_energy_kwh",
+                    "station_power_kw", "station_life_yr", "efficiency_loss"):
+            row[f"lease_{key}"] = float(ds[key])
+        return [row]
     row: dict[str, Any] = {"n_price_pairs": int(ds["feasible"].size),
                            "n_feasible": int(ds["feasible"].sum())}
     for key in ("energy_price", "power_price", "profit", "rent", "station_energy_kwh",

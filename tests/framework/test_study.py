@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from framework.cli import main
 from framework.errors import InputError
@@ -305,12 +306,43 @@ def test_method_dispatch_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ('[[case]]\nname = "x"\n[case.sweep]\nmode = [{ mode = "accounts" }]\n', "'label'"),
     ('[[case]]\nname = "x"\n[[case]]\nname = "x"\n', "repeated: ['x']"),
     ('[[case]]\nname = "x"\nevaluate = { out_of_sample = "held_out" }\n', "sample_days > 0"),
+    ('[[case]]\nname = "x"\ntask = "lease"\noptions = { grid = 3 }\n',
+     "'grid' is an option of the baseline sweep only"),
+    ('[[case]]\nname = "x"\ntask = "lease"\noptions = { method = "baseline", full = true }\n',
+     "'full' is not an option of the baseline sweep"),
+    ('[[case]]\nname = "x"\ntask = "lease"\noptions = { method = "sweep" }\n',
+     "method: expected one of ['search', 'exact', 'both', 'baseline']"),
 ])
 def test_study_file_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = write_study(tmp_path, '[defaults]\nsystem = "system.toml"\n' + text)
     with pytest.raises(InputError) as err:
         run_study(path, tmp_path / "out")
     assert message in str(err.value) and "study.toml" in str(err.value)
+
+
+def test_a_lease_case_runs_the_game_or_the_baseline(tmp_path: Path) -> None:
+    # the lease case is the leader-follower game by default (its equilibrium in the summary
+    # row), the former partition sweep with method = "baseline"; the game's profit is its
+    # income less the station's cost
+    path = write_study(tmp_path / "s", '[defaults]\nsystem = "system.toml"\n'
+                       '[[case]]\nname = "game"\ntask = "lease"\n'
+                       '[[case]]\nname = "sweep"\ntask = "lease"\n'
+                       'options = { method = "baseline", grid = 3 }\n')
+    # a lease is bounded by the station's power
+    (path.parent / "system.toml").write_text(SYSTEM.replace("lifetime_yr = 10.0",
+                                                            "lifetime_yr = 10.0\npower_max_kw = 30.0"))
+    result = run_study(path, tmp_path / "out")
+    assert not result.failed
+    s = result.summary
+    row = {c: int(np.flatnonzero(s["case"].values == c)[0]) for c in ("game", "sweep")}
+    assert s["lease_method"].values[row["game"]] == "search"
+    assert s["lease_participants"].values[row["game"]] == 1  # the station serves one
+    assert s["n_price_pairs"].values[row["sweep"]] == 9
+    with xr.open_dataset(tmp_path / "out" / str(s["file"].values[row["game"]])) as ds:
+        assert float(ds["profit"]) == pytest.approx(float(ds["income"] - ds["station_cost"]
+                                                          - ds["wear"]), abs=1e-6)
+        assert float(ds["profit"]) > 0
+        assert s["lease_profit"].values[row["game"]] == pytest.approx(float(ds["profit"]))
 
 
 def test_cli_study_and_figures(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
