@@ -45,6 +45,7 @@ from framework.model import (
     first_stage_vars,
     scenario_data,
 )
+from framework.model.build import YEAR_VARS
 from framework.model.stochastic import require_storage
 from framework.results import combine_modes, provenance
 from framework.robust.config import CCGConfig
@@ -128,10 +129,16 @@ class StorageLayout:
         return out
 
     def vector(self, capacity: dict[str, dict[str, float]], system: System) -> np.ndarray:
-        """The first stage ``x`` of a capacity dict (module counts rounded if modular)."""
+        """The first stage ``x`` of a capacity dict (module counts rounded if modular); NaN
+        at the positions of what couples the days (:data:`framework.model.build.YEAR_VARS`:
+        the days' discharge at the cells, the billing peaks), which a plan of capacities
+        leaves open."""
         tech = system.storage
         values = []
         for name, k in self.first_stage:
+            if name in YEAR_VARS:
+                values.append(np.nan)
+                continue
             energy = float(capacity["cap_energy_kwh"][k])
             modules = round(energy / tech.module_energy_kwh) if tech.modular else 0
             if name == "cap_energy_kwh":
@@ -526,7 +533,9 @@ def robust_cost(system: System, scenarios: xr.Dataset, mode: str,
                 config: CCGConfig | None = None) -> RobustCost:
     """The robust objective of given capacities: ``capex + days * sum_s pi_s max_z cost_s``
     (or the single worst case), each worst case searched exactly (to ``config``'s gap and
-    time limit; by default to a relative gap of 1e-9 without a limit)."""
+    time limit; by default to a relative gap of 1e-9 without a limit). With a cycle life or
+    demand charges the days' discharge and the billing peaks are decided for these
+    capacities (C&CG over them alone, :func:`_robust_cost`)."""
     problem, layout = storage_problem(system, scenarios, mode, gamma, quantile=quantile,
                                       single_worst_case=single_worst_case,
                                       microgrids=microgrids)
@@ -534,5 +543,18 @@ def robust_cost(system: System, scenarios: xr.Dataset, mode: str,
 
 
 def _robust_cost(problem: RobustProblem, x: np.ndarray, config: CCGConfig | None) -> RobustCost:
-    bound, cases = worst_case(problem, x, config)
-    return RobustCost(robust_value(problem, x, [w.value for w in cases]), bound)
+    """The robust objective of the first stage ``x``. Where ``x`` is NaN (what couples the
+    days, left open by a plan of capacities: :meth:`StorageLayout.vector`) those positions
+    are decided as well: C&CG with the other positions fixed, its lower and upper bound
+    (to a relative gap of 1e-9 by default)."""
+    x = np.asarray(x, dtype=float)
+    open_ = np.isnan(x)
+    if not open_.any():
+        bound, cases = worst_case(problem, x, config)
+        return RobustCost(robust_value(problem, x, [w.value for w in cases]), bound)
+    first = problem.first_stage
+    fixed = dataclasses.replace(first, lower=np.where(open_, first.lower, x),
+                                upper=np.where(open_, first.upper, x))
+    result = solve_ccg(dataclasses.replace(problem, first_stage=fixed),
+                       config or CCGConfig(rel_gap=1e-9))
+    return RobustCost(result.lower_bound, result.objective)

@@ -10,8 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from framework.evaluate import plan_capacity
 from framework.robust import Termination
-from framework.robust.storage import plan_ccg
+from framework.robust.storage import plan_ccg, robust_cost
 from framework.solve.ef import solve_ef
 from framework.system import System
 from tests.framework.test_robust import EXACT, brute_force, scenarios, system
@@ -59,3 +60,18 @@ def test_robust_value_equals_brute_force(case: str, mode: str, gamma: int) -> No
     # the year's coupling costs something here: without it the robust optimum is lower
     free = plan_ccg(coupled(), scenarios(), mode, gamma=gamma, config=EXACT).sel(mode=mode)
     assert float(free["objective"]) < expected - 1e-6
+
+
+@pytest.mark.parametrize("case", ["cycle life", "both"])
+def test_robust_cost_of_the_plan_decides_what_couples_the_days(case: str) -> None:
+    # the robust cost of the robust plan's capacities, with the days' discharge and the
+    # peaks decided for them, is the robust optimum; of half the capacities it is higher
+    sys_ = coupled(**CASES[case])
+    robust = plan_ccg(sys_, scenarios(), "accounts", gamma=1, config=EXACT)
+    capacity = plan_capacity(robust, "accounts", ("mg0", "mg1"))
+    cost = robust_cost(sys_, scenarios(), "accounts", capacity, gamma=1)
+    optimum = float(robust["objective"].sel(mode="accounts"))
+    assert cost.found == pytest.approx(optimum, rel=1e-7)
+    assert cost.bound == pytest.approx(optimum, rel=1e-7)
+    half = {name: {k: 0.5 * v for k, v in values.items()} for name, values in capacity.items()}
+    assert robust_cost(sys_, scenarios(), "accounts", half, gamma=1).found > optimum + 1e-6
