@@ -9,7 +9,8 @@
 * :func:`vss_evpi`: the value of the stochastic solution ``VSS = EEV - RP`` and the expected
   value of perfect information ``EVPI = RP - WS``;
 * :func:`optimality_gap_ci`: the MMW confidence interval of a plan's optimality gap when
-  scenarios are days drawn from the history (:mod:`framework.mmw`, by mpi-sppy);
+  scenarios are days drawn from the history (:mod:`framework.mmw`, each batch of days an
+  extensive form);
 * :func:`sample_days`: a random sample of days for planning and the held-out rest.
 
 Every cost is in currency/yr: ``annual = capex_annual + days_per_year * daily cost``.

@@ -1,68 +1,63 @@
-"""MMW confidence interval of a plan's optimality gap, by mpi-sppy, on sampled days.
+"""MMW confidence interval of a plan's optimality gap, on batches of sampled days.
 
 Mak, Morton and Wood (1999): draw ``m`` independent batches of ``n`` days from the history;
-for batch ``j`` let ``x*_j`` be the optimum of the stochastic problem on its days (each of
-probability ``1/n``) and
+for batch ``j`` (its days, each of probability ``1/n``, as a year of their own) let
+``x*_j`` be the optimum of the stochastic problem on it and
 
-    G_j = (1/n) sum_{s in batch j} [ f(xhat, s) - f(x*_j, s) ] >= 0
+    G_j = f_j(xhat) - f_j(x*_j) >= 0
 
-(``f(x, s)``: annual cost of capacities ``x`` on day ``s``, dispatch re-optimised). With
-``Gbar = mean_j G_j`` and ``s_G`` the standard deviation of the ``G_j``,
+(``f_j(x)``: the annual cost of the batch's extensive form with the storage capacities
+``x``, everything else re-optimised). With ``Gbar = mean_j G_j`` and ``s_G`` the standard
+deviation of the ``G_j`` (``numpy.std``, divisor ``m``),
 ``[0, Gbar + t_{m-1}(confidence) s_G / sqrt(m)]`` covers the optimality gap of ``xhat``
-with probability ``confidence`` (approximately, one-sided ``t`` quantile). mpi-sppy's
-``MMWConfidenceIntervals`` computes it; ``s_G`` is ``numpy.std`` (divisor ``m``) there.
+with probability ``confidence`` (approximately, one-sided ``t`` quantile).
 
-mpi-sppy drives the sampling through a model module (its ``farmer`` contract); this module is
-that module: scenario ``scen<k>`` is the day drawn by ``numpy.random.default_rng([seed, k])``
-from the pool of days with the pool's probabilities (with replacement), built by the one
-model builder. The pool lives in this process (registered for the duration of
-:func:`mmw_gap`); mpi-sppy's extensive forms are solved with HiGHS through Pyomo
-(``appsi_highs``). An architecture without storage (``none``, ``p2p``) has no first stage:
-every batch's optimum is the plan itself, so its gap is 0 and mpi-sppy is not run.
+The plan judged is the storage capacities only. What couples the days of a year (the
+cells' discharge under a cycle life, the billing periods' peaks under demand charges) is
+decided with the batch's year, like the dispatch: each batch is solved as one extensive
+form (:func:`framework.solve.ef.solve_ef`), ``f_j(xhat)`` with ``fixed_capacity`` and
+``f_j(x*_j)`` free, so the cycle life and demand charges are priced on the batch's days
+(a drawn day keeps the months it stands for, so monthly billing periods are those of the
+batch's days, :func:`batch_days`).
+
+The draws and the estimator are those of mpi-sppy's ``MMWConfidenceIntervals`` (with the
+batches starting at scenario 0): scenario ``k`` is the day drawn by
+``numpy.random.default_rng([seed, k])`` from the pool with its probabilities (with
+replacement, :class:`DayPool`), batch ``j`` is scenarios ``j n .. (j + 1) n - 1``, and a
+``G_j`` of the wrong sign smaller than ``1e-4`` of the objective is solver noise, taken as
+0 (mpi-sppy's ``correcting_numeric``). On a system whose days are not coupled the result is
+mpi-sppy's (``tests/framework/test_mmw.py`` checks it against ``MMWConfidenceIntervals``).
+An architecture without storage (``none``, ``p2p``) has no first stage: every batch's
+optimum is the plan itself, so its gap is 0 and nothing is solved.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import itertools
 import logging
-import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-import pyomo.environ as pyo
 import xarray as xr
 
-from framework._mpisppy import sputils
 from framework.architecture import architecture
 from framework.errors import InputError
 from framework.logs import quiet
-from framework.model import (
-    build_scenario_model,
-    check_scenarios_match,
-    first_stage_vars,
-    fix_capacity,
-    scenario_data,
-)
+from framework.model import check_scenarios_match
 from framework.system import System
 
 log = logging.getLogger(__name__)
 
-SOLVER = "appsi_highs"
-"""Pyomo's name of the solver of mpi-sppy's extensive forms (its HiGHS interface)."""
+WRONG_SIGN_REL = 1e-4
+"""A batch gap below 0 by less than this share of the plan's cost on the batch is solver
+noise and taken as 0 (mpi-sppy's ``correcting_numeric`` threshold)."""
 
 
 @dataclass(frozen=True)
 class DayPool:
-    """What scenario ``scen<k>`` is drawn from: the days, their probabilities, the
-    architecture ``mode``."""
+    """The days that the scenarios are drawn from, with their probabilities, and the seed."""
 
-    system: System
     days: xr.Dataset
-    mode: str
     seed: int
 
     def draw(self, k: int) -> int:
@@ -70,9 +65,10 @@ class DayPool:
         p = self.days["probability"].values
         return int(np.random.default_rng([self.seed, k]).choice(len(p), p=p / p.sum()))
 
-
-_POOLS: dict[str, DayPool] = {}
-_COUNTER = itertools.count()
+    def batch(self, j: int, size: int) -> xr.Dataset:
+        """Batch ``j`` of ``size`` days: scenarios ``j size .. (j + 1) size - 1``
+        (:func:`batch_days`)."""
+        return batch_days(self.days, [self.draw(k) for k in range(j * size, (j + 1) * size)])
 
 
 @dataclass(frozen=True)
@@ -88,62 +84,56 @@ class GapInterval:
     confidence: float
 
 
-def scenario_names_creator(num_scens: int, start: int | None = None) -> list[str]:
-    """mpi-sppy contract: ``scen<start> .. scen<start + num_scens - 1>``."""
-    start = 0 if start is None else start
-    return [f"scen{k}" for k in range(start, start + num_scens)]
+def batch_days(days: xr.Dataset, positions: Sequence[int]) -> xr.Dataset:
+    """The scenario set of the days at ``positions`` of ``days`` (repeats allowed), each of
+    probability ``1 / len(positions)``, in that order.
+
+    With the day-to-scenario ``membership`` of a scenario file, each drawn scenario keeps
+    the historical days it stands for (repeated with it, their membership renumbered), so
+    it keeps its months (:func:`framework.model.data.scenario_months`) and the batch's
+    monthly billing periods are those of its days.
+    """
+    n = len(positions)
+    out = days.isel(scenario=list(positions))
+    if "membership" in days and days.sizes.get("day", 0) > 0:
+        membership = days["membership"].values
+        members = [np.flatnonzero(membership == k) for k in positions]
+        out = out.isel(day=np.concatenate(members).astype(np.int64))
+        out["membership"] = ("day", np.repeat(np.arange(n), [len(m) for m in members]))
+    out["probability"] = ("scenario", np.full(n, 1.0 / n))
+    return out.assign_coords(scenario=np.arange(n))
 
 
-def inparser_adder(cfg: Any) -> None:
-    """mpi-sppy contract: the only option is the number of scenarios."""
-    cfg.num_scens_required()
+def batch_gap(system: System, capacity: Mapping[str, Mapping[str, float]], batch: xr.Dataset,
+              mode: str) -> float:
+    """``G_j``: the annual cost of ``capacity`` on the extensive form of ``batch`` less the
+    batch's optimum (both :func:`framework.solve.ef.solve_ef`, the days' coupling decided
+    with the batch), a wrong sign within :data:`WRONG_SIGN_REL` taken as 0."""
+    from framework.solve.ef import solve_ef
+
+    at_plan = float(solve_ef(system, batch, mode, fixed_capacity=capacity)["objective"][0])
+    optimum = float(solve_ef(system, batch, mode)["objective"][0])
+    gap = at_plan - optimum
+    noise = WRONG_SIGN_REL * (abs(at_plan) if abs(optimum) > 1 else 1.0)
+    if gap <= -noise:
+        log.warning("%s: the MMW batch gap is of the wrong sign: %.6g (the plan costs %.10g, "
+                    "the batch's optimum %.10g)", mode, gap, at_plan, optimum)
+        return gap
+    return max(0.0, gap)
 
 
-def kw_creator(cfg: Any) -> dict[str, Any]:
-    """mpi-sppy contract: the keyword arguments of :func:`scenario_creator`."""
-    return {"pool": cfg["sesplan_pool"], "num_scens": cfg["num_scens"]}
+def gap_interval(gaps: Sequence[float], batch_size: int, confidence: float) -> GapInterval:
+    """``Gbar``, ``s_G`` (``numpy.std``) and ``[0, Gbar + t_{m-1}(confidence) s_G /
+    sqrt(m)]`` of the batch gaps ``G_j``."""
+    from scipy import stats  # here only: scipy.stats loads slowly
 
-
-def scenario_denouement(rank: int, scenario_name: str, scenario: pyo.ConcreteModel) -> None:
-    """mpi-sppy contract: nothing to report per scenario."""
-
-
-def scenario_creator(scenario_name: str, *, pool: str, num_scens: int) -> pyo.ConcreteModel:
-    """Scenario ``scen<k>``: the day :meth:`DayPool.draw` picks, probability ``1/num_scens``,
-    with the root node attached."""
-    source = _POOLS[pool]
-    k = int(scenario_name.removeprefix("scen"))
-    data = replace(scenario_data(source.days, source.draw(k)), name=scenario_name,
-                   probability=1.0 / num_scens)
-    m = build_scenario_model(source.system, data, source.mode)
-    sputils.attach_root_node(m, m.capex_annual, first_stage_vars(m))
-    return m
-
-
-@contextlib.contextmanager
-def _no_log_files() -> Iterator[None]:
-    """Importing mpi-sppy's ``xhat_eval`` opens ``xhateval.log`` in the working directory
-    (``mpisppy.log.setup_logger`` with a file name); send such loggers to ``os.devnull``."""
-    import mpisppy.log
-
-    original = mpisppy.log.setup_logger
-
-    def setup_logger(name: str, out: Any, *args: Any, **kwargs: Any) -> None:
-        original(name, os.devnull if isinstance(out, str) else out, *args, **kwargs)
-
-    mpisppy.log.setup_logger = setup_logger
-    try:
-        yield
-    finally:
-        mpisppy.log.setup_logger = original
-
-
-def nonant_values(system: System, days: xr.Dataset, mode: str,
-                  capacity: Mapping[str, Mapping[str, float]]) -> np.ndarray:
-    """The first-stage values of ``capacity`` in the order mpi-sppy holds them."""
-    m = build_scenario_model(system, scenario_data(days, 0), mode)
-    fix_capacity(m, system, capacity)
-    return np.array([pyo.value(v) for var in first_stage_vars(m) for v in var.values()])
+    g = np.asarray(gaps, dtype=float)
+    m = len(g)
+    estimate, std = float(np.mean(g)), float(np.std(g))
+    high = estimate + float(stats.t.ppf(confidence, m - 1)) * std / np.sqrt(m)
+    return GapInterval(estimate=estimate, std=std, ci_low=0.0, ci_high=float(high),
+                       batch_gaps=tuple(float(x) for x in g), batch_size=batch_size,
+                       confidence=confidence)
 
 
 def mmw_gap(system: System, capacity: Mapping[str, Mapping[str, float]], days: xr.Dataset,
@@ -154,6 +144,7 @@ def mmw_gap(system: System, capacity: Mapping[str, Mapping[str, float]], days: x
     Parameters
     ----------
     system : System
+        Cycle life and demand charges allowed: they are priced on each batch's days.
     capacity : mapping
         ``{"cap_energy_kwh": {k: E}, "cap_power_kw": {k: P}}`` of the storages of ``mode``.
     days : xr.Dataset
@@ -168,38 +159,19 @@ def mmw_gap(system: System, capacity: Mapping[str, Mapping[str, float]], days: x
     confidence : float
         In (0, 1).
     """
-    with _no_log_files():
-        from mpisppy.confidence_intervals import mmw_ci
-        from mpisppy.utils import config
-
     if batch_size < 1 or batches < 2 or not 0 < confidence < 1:
         raise InputError(f"mmw: expected batch_size >= 1, batches >= 2 and confidence in "
                          f"(0, 1), got {batch_size}, {batches}, {confidence}")
     check_scenarios_match(system, days, where="mmw days")
     if architecture(mode).storage == "none":
         return GapInterval(0.0, 0.0, 0.0, 0.0, (0.0,) * batches, batch_size, confidence)
-    key = f"pool{next(_COUNTER)}"
-    _POOLS[key] = DayPool(system, days, mode, seed)
-    cfg = config.Config()
-    cfg.quick_assign("EF_2stage", bool, True)
-    cfg.quick_assign("EF_solver_name", str, SOLVER)
-    cfg.quick_assign("num_scens", int, batch_size)
-    cfg.quick_assign("sesplan_pool", str, key)
-    xhat = {"ROOT": nonant_values(system, days, mode, capacity)}
-    chatter = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(chatter), quiet("pyomo.contrib.appsi"):
-            ci = mmw_ci.MMWConfidenceIntervals(__name__, cfg, xhat, batches,
-                                               batch_size=batch_size, start=0, verbose=False)
-            result = ci.run(confidence_level=confidence)
-    finally:
-        del _POOLS[key]
-    log.debug("mpi-sppy: %s", chatter.getvalue().strip())
-    gap = GapInterval(estimate=float(result["Gbar"]), std=float(result["std"]),
-                      ci_low=float(result["gap_outer_bound"]),
-                      ci_high=float(result["gap_inner_bound"]),
-                      batch_gaps=tuple(float(g) for g in result["Glist"]),
-                      batch_size=batch_size, confidence=confidence)
+    pool = DayPool(days, seed)
+    gaps = []
+    for j in range(batches):
+        with quiet("framework.solve.ef"):  # two solves a batch: the summary below says it
+            gaps.append(batch_gap(system, capacity, pool.batch(j, batch_size), mode))
+        log.debug("%s: MMW batch %d of %d: G = %.6g", mode, j + 1, batches, gaps[-1])
+    gap = gap_interval(gaps, batch_size, confidence)
     log.info("%s: MMW gap %.4g, %.0f %% CI [%.4g, %.4g] (%d batches of %d days)", mode,
              gap.estimate, 100 * confidence, gap.ci_low, gap.ci_high, batches, batch_size)
     return gap

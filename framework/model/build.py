@@ -652,17 +652,16 @@ def refuse_year_coupling(system: System) -> None:
     """An :class:`InputError` when the system prices what couples the days of a year: a
     cycle life (the cells' life follows the year's cycles) or demand charges (the peak of a
     billing period spans its days), and the model of one day is built without its year.
-    The extensive form, progressive hedging and C&CG (whose scenario models get the year,
-    :func:`framework.model.stochastic.scenario_creator`,
-    :func:`framework.robust.storage.storage_problem`) hold them; the MMW gap, which solves
-    sampled days apart, does not."""
-    methods = ("the extensive form (--method ef), progressive hedging (--method ph) and C&CG "
-               "(--method ccg) price it; the MMW gap solves sampled days apart and cannot")
+    Every method builds it with its year: the extensive form, progressive hedging
+    (:func:`framework.model.stochastic.scenario_creator`), C&CG
+    (:func:`framework.robust.storage.storage_problem`) and the MMW gap (an extensive form per
+    batch of drawn days); this guards a model of one day built without it."""
+    methods = ("a model of one day needs its year (build_scenario_model(..., "
+               "year=YearContext.of(system, every scenario).at(s))), as the extensive form, "
+               "progressive hedging, C&CG and the MMW gap build it")
     if system.storage.cycle_life is not None:
         raise InputError("storage.cycle_life: the cells' life follows the cycles of the whole "
-                         f"year, which couples the days; {methods}: leave out the MMW gap, "
-                         "or leave cycle_life unset")
+                         f"year, which couples the days; {methods}")
     if system.has_demand_charges:
         raise InputError("tariff.demand_charge_per_kw: the peak of a billing period spans its "
-                         f"days, which couples them; {methods}: leave out the MMW gap, or "
-                         "set the demand charges to 0")
+                         f"days, which couples them; {methods}")

@@ -185,7 +185,7 @@ def test_mmw_gap_of_a_sampled_plan_is_nonnegative() -> None:
 def test_without_storage_nothing_is_planned() -> None:
     """Without storage (``none``; ``p2p`` with one microgrid) there is no first stage: every
     day costs its 10 kWh at 1 per kWh whatever the plan, so VSS = EVPI = 0 and the MMW gap
-    is 0 (without running mpi-sppy); the plan evaluated on the days costs the same."""
+    is 0 (nothing solved); the plan evaluated on the days costs the same."""
     system = newsvendor()
     days = peak_days([0.0, 10.0, 20.0])
     out = vss_evpi(system, days, modes=["none", "p2p"])

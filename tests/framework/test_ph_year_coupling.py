@@ -247,16 +247,15 @@ def test_two_ranks_share_the_year(tmp_path: Path, ph_case: dict[str, Any]) -> No
 
 def test_without_its_year_a_model_of_one_day_refuses_the_cycle_life() -> None:
     system, days, _ = cycle_case()
-    with pytest.raises(InputError, match=r"^storage\.cycle_life: .*progressive hedging "
-                                         r"\(--method ph\) and C&CG \(--method ccg\) price "
-                                         r"it; the MMW gap solves sampled days apart"):
+    with pytest.raises(InputError, match=r"^storage\.cycle_life: .*a model of one day needs "
+                                         r"its year \(build_scenario_model\(\.\.\., year="):
         build_scenario_model(system, scenario_data(days, 0), "individual")
 
 
-def test_ccg_prices_and_mmw_refuses_demand_charges() -> None:
-    # C&CG at Gamma 0 is the extensive form, monthly peaks included; the MMW gap, which
-    # solves sampled days apart, refuses them with one line
-    from framework.mmw import mmw_gap
+def test_ccg_and_mmw_price_demand_charges() -> None:
+    # C&CG at Gamma 0 is the extensive form, monthly peaks included; the MMW gap solves
+    # each batch of drawn days as an extensive form, the batch's peaks decided with it
+    from framework.mmw import GapInterval, mmw_gap
     from framework.robust import CCGConfig
     from framework.robust.storage import plan_ccg
 
@@ -269,8 +268,9 @@ def test_ccg_prices_and_mmw_refuses_demand_charges() -> None:
         float(ef["objective"].sel(mode="individual")), rel=1e-8)
     assert float(robust["demand_charge_annual"].sel(mode="individual")) == pytest.approx(
         float(ef["demand_charge_annual"].sel(mode="individual")), rel=1e-6)
-    message = r"^tariff\.demand_charge_per_kw: .* the MMW gap solves sampled days apart"
     capacity = {"cap_energy_kwh": {"mg0": 1.0, "mg1": 1.0},
                 "cap_power_kw": {"mg0": 1.0, "mg1": 1.0}}
-    with pytest.raises(InputError, match=message):
-        mmw_gap(system, capacity, days, "individual", batch_size=1, batches=2)
+    gap = mmw_gap(system, capacity, days, "individual", batch_size=1, batches=2)
+    assert isinstance(gap, GapInterval) and len(gap.batch_gaps) == 2
+    assert np.isfinite([gap.estimate, gap.std, gap.ci_low, gap.ci_high]).all()
+    assert min(gap.batch_gaps) >= -1e-6 and gap.ci_high >= gap.estimate >= 0.0
