@@ -16,8 +16,13 @@ def test_separations_bound_the_worst_case_of_every_block() -> None:
     system = default_system()
     scenarios = scenarios_for(system, n_clusters=2)
     ef = solve_ef(system, scenarios, bench.MODE).sel(mode=bench.MODE)
-    x = [float(ef["cap_energy_kwh"].sum()), float(ef["cap_power_kw"].sum())]
-    rows = bench.separations(system, scenarios, 1.0, x, 60.0)
+    # the stochastic plan's whole first stage (capacities and, with the default cycle life,
+    # each day's discharge at the cells): C&CG at Gamma 0, which is the extensive form
+    stochastic = bench.convergence(system, scenarios, 0.0, 60.0, None)
+    assert stochastic["objective"] == pytest.approx(float(ef["objective"]), rel=1e-6)
+    assert stochastic["x"][:2] == pytest.approx([float(ef["cap_energy_kwh"].sum()),
+                                                 float(ef["cap_power_kw"].sum())], rel=1e-4)
+    rows = bench.separations(system, scenarios, 1.0, stochastic["x"], 60.0)
     assert [r["block"] for r in rows] == [scenario_name(k) for k in range(2)]
     assert sum(r["weight"] for r in rows) == pytest.approx(1.0)
     for r in rows:
