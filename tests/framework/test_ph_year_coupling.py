@@ -180,20 +180,22 @@ def test_the_extensive_form_of_the_ph_system(ph_case: dict[str, Any]) -> None:
     assert float(ef["implied_life_yr"].sel(storage="mg0")) == pytest.approx(7.111111, rel=1e-6)
 
 
-@pytest.mark.parametrize("bundles", [0, 2])
+@pytest.mark.parametrize(("bundles", "rel_gap"), [(0, 0.005), (2, 0.002)])
 def test_ph_brackets_the_optimum_with_a_cycle_life_and_demand_charges(
-        ph_case: dict[str, Any], bundles: int) -> None:
-    """PH (one rank; every day alone, or two bundles of two days) stops at a certified 1 %
-    gap: its lower bound lies below the optimum, its plan costs at most 0.1 % more, with
-    the same peaks and charges. The cost is flat in the storage here (a larger one cycles
-    less and lasts longer: 0.85 kWh cost 0.04 % more), so the storage is only within 10 %."""
+        ph_case: dict[str, Any], bundles: int, rel_gap: float) -> None:
+    """PH (one rank; every day alone, or two bundles of two days) stops at a certified gap
+    of 0.5 % (40 iterations) or 0.2 % (10): its lower bound lies below the optimum, its plan
+    costs at most 0.1 % more, with the same peaks and charges. (Two bundles reach a 1 % gap
+    in 8 iterations with the bound 0.15 % below the optimum, before the plan is refined to
+    0.1 %.) The cost is flat in the storage here (a larger one cycles less and lasts
+    longer: 0.85 kWh cost 0.04 % more), so the storage is only within 10 %."""
     system, days, ef = ph_case["system"], ph_case["days"], ph_case["ef"]
     optimum = float(ef["objective"])
-    ds = solve_ph(system, days, "individual", rel_gap=0.01, max_iterations=60,
+    ds = solve_ph(system, days, "individual", rel_gap=rel_gap, max_iterations=60,
                   bundles_per_rank=bundles).sel(mode="individual")
     outer, inner = float(ds["outer_bound"]), float(ds["inner_bound"])
     assert outer <= optimum * (1 + 1e-9) and optimum <= inner * (1 + 1e-9)
-    assert (inner - outer) / inner <= 0.01
+    assert (inner - outer) / inner <= rel_gap
     assert (inner - optimum) / optimum <= 1e-3
     assert float(ds["annual_cost"]) == pytest.approx(inner, rel=1e-9)
     assert float(ds["cap_energy_kwh"].sel(storage="mg0")) == pytest.approx(0.8, rel=0.1)
