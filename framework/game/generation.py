@@ -41,6 +41,7 @@ import xarray as xr
 
 from framework.errors import InputError, SolveError
 from framework.game import rules as r
+from framework.game.dual import dual_allocation
 from framework.game.separation import Separation, Separator, no_storage_costs
 from framework.game.values import coalition_values, world
 from framework.system import System
@@ -490,7 +491,22 @@ def nucleolus_generation(system: System, scenarios: xr.Dataset, *, cache_dir: An
     Parameters as :func:`least_core_generation`.
     """
     run = _Run(system, scenarios, cache_dir, comm, time_limit_s, max_iterations, rel_tol)
-    return run.collective(lambda: _nucleolus(run, imputations))
+    dual = _dual_in_core(system, scenarios, cache_dir, run.comm, time_limit_s)
+    return run.collective(lambda: _nucleolus(run, imputations, dual))
+
+
+def _dual_in_core(system: System, scenarios: xr.Dataset, cache_dir: Any, comm: Any,
+                  time_limit_s: float | None) -> dict[str, float] | None:
+    """The dual-price allocation (:func:`framework.game.dual.dual_allocation`, one LP of
+    the grand coalition) where its guarantee holds (every coalition of two or more has
+    excess <= 0 by LP duality), else None (a MILP, a coincident peak, a station bound)."""
+    try:
+        dual = dual_allocation(system, scenarios, standalone=False, cache_dir=cache_dir,
+                               comm=comm, time_limit_s=time_limit_s)
+    except (InputError, SolveError) as err:
+        log.info("nucleolus: no dual allocation to bound the least core (%s)", err)
+        return None
+    return dict(dual.allocation) if dual.in_core else None
 
 
 def _rank(rows: list[np.ndarray]) -> int:
@@ -524,7 +540,8 @@ def _tight_everywhere(rows: np.ndarray, eq: np.ndarray, cost: np.ndarray, x: np.
     return out
 
 
-def _nucleolus(run: _Run, imputations: bool | None) -> GenerationResult:
+def _nucleolus(run: _Run, imputations: bool | None,
+               dual: Mapping[str, float] | None = None) -> GenerationResult:
     players, n = run.players, len(run.players)
     s = run.scale
     singles = np.array([run.single(p) for p in players]) / s
@@ -534,6 +551,14 @@ def _nucleolus(run: _Run, imputations: bool | None) -> GenerationResult:
             log.warning("nucleolus: no imputation (sum of standalone costs below v(N)); "
                         "returning the pre-nucleolus")
     tol = run.rel_tol
+    # stage 1's value (the least-core value) is at most the dual allocation's largest
+    # excess, max(0, x_i - v({i})), where that allocation is an imputation (or imputations
+    # are not required): the stage ends as soon as the master reaches it
+    dual_inner = None
+    if dual is not None:
+        alone = np.array([dual[p] for p in players]) / s - singles
+        if not imputations or alone.max() <= tol:
+            dual_inner = max(0.0, float(alone.max())) * s
 
     def vector(c: Coalition) -> np.ndarray:
         return np.array([float(p in c) for p in players])
@@ -552,6 +577,9 @@ def _nucleolus(run: _Run, imputations: bool | None) -> GenerationResult:
     while rank < n and free and certified:
         stages += 1
         stage_upper = math.inf
+        # an efficient point whose every free excess is proven at most t_inner: the stage
+        # ends when the master's value reaches t_inner (stage 1: the dual allocation)
+        inner = dual_inner if stages == 1 else None
         while True:  # stage: master and separation until nothing exceeds t
             member = np.array([vector(c) for c in free])
             cost = np.array([run.values[c] for c in free]) / s
@@ -565,6 +593,11 @@ def _nucleolus(run: _Run, imputations: bool | None) -> GenerationResult:
             alloc = dict(zip(players, x * s))
             if run.separator is None:
                 stage_upper = -math.inf
+                break
+            if inner is not None and inner <= t * s + run.tol:
+                stage_upper = inner  # the master's value is proven optimal: the stage ends
+                log.info("nucleolus stage %d: t %.6g reaches the dual allocation's bound "
+                         "%.6g", stages, t * s, inner)
                 break
             if run.out_of_budget():
                 certified = False

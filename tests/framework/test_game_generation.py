@@ -283,3 +283,29 @@ def test_generation_on_two_ranks(tmp_path: Path, solved: dict) -> None:
                                                    abs=REL * scale(game))
     exact = nucleolus(game, system.names)
     assert accounts["allocation"] == pytest.approx(exact, abs=REL * scale(game))
+
+
+@pytest.mark.parametrize("arch", ["accounts", "pooled"])
+def test_the_dual_allocation_ends_the_least_core_stage(
+        solved: dict, arch: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # where the dual allocation's core guarantee holds, its largest excess (at most 0 for
+    # every coalition of two or more, by LP duality) bounds the least-core value: stage 1
+    # ends when the master reaches it (here the least-core value is 0), with the same
+    # nucleolus and no more separations
+    from framework.game import generation
+    from framework.game.dual import dual_allocation
+
+    system, scenarios, game, cache = solved[arch]
+    dual = dual_allocation(system, scenarios, cache_dir=cache)
+    assert dual.in_core and all(dual.individually_rational.values())
+    with caplog.at_level("INFO", logger="framework.game.generation"):
+        with_dual = nucleolus_generation(system, scenarios, cache_dir=cache)
+    assert "stage 1: t -0 reaches the dual allocation's bound 0" in caplog.text
+    assert with_dual.epsilon == pytest.approx(0.0, abs=REL * scale(game))
+    monkeypatch.setattr(generation, "_dual_in_core", lambda *args: None)
+    without = nucleolus_generation(system, scenarios, cache_dir=cache)
+    assert with_dual.certified and without.certified
+    assert with_dual.allocation == pytest.approx(without.allocation, abs=REL * scale(game))
+    assert with_dual.epsilon == pytest.approx(without.epsilon, abs=REL * scale(game))
+    assert with_dual.iterations <= without.iterations
