@@ -554,11 +554,12 @@ def _nucleolus(run: _Run, imputations: bool | None,
     # stage 1's value (the least-core value) is at most the dual allocation's largest
     # excess, max(0, x_i - v({i})), where that allocation is an imputation (or imputations
     # are not required): the stage ends as soon as the master reaches it
-    dual_inner = None
+    dual_x = dual_inner = None
     if dual is not None:
         alone = np.array([dual[p] for p in players]) / s - singles
         if not imputations or alone.max() <= tol:
-            dual_inner = max(0.0, float(alone.max())) * s
+            dual_x, dual_inner = np.array([dual[p] for p in players]) / s, \
+                max(0.0, float(alone.max())) * s
 
     def vector(c: Coalition) -> np.ndarray:
         return np.array([float(p in c) for p in players])
@@ -578,8 +579,10 @@ def _nucleolus(run: _Run, imputations: bool | None,
         stages += 1
         stage_upper = math.inf
         # an efficient point whose every free excess is proven at most t_inner: the stage
-        # ends when the master's value reaches t_inner (stage 1: the dual allocation)
-        inner = dual_inner if stages == 1 else None
+        # ends when the master's value reaches t_inner (the dual allocation, while it keeps
+        # the excess of every coalition fixed so far)
+        inner = dual_inner if dual_x is not None and np.allclose(
+            np.array(fixed_rows) @ dual_x, fixed_rhs, rtol=0.0, atol=tol) else None
         while True:  # stage: master and separation until nothing exceeds t
             member = np.array([vector(c) for c in free])
             cost = np.array([run.values[c] for c in free]) / s
