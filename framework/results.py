@@ -29,7 +29,7 @@ from framework.errors import InputError
 from framework.io import write_netcdf
 from framework.kpi import add_kpis
 from framework.model import COST_TERMS, scenario_data
-from framework.model.demand import billing_periods
+from framework.model.data import billing_periods
 from framework.system import System, system_to_dict
 
 DISPATCH_VARS = ("grid_import_kw", "grid_export_kw", "pv_used_kw", "wind_used_kw", "shed_kw",

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 
 import pyomo.environ as pyo
 
-from framework.model.data import YearContext, billing_periods
+from framework.model.data import YearContext
 from framework.system import System
 
-__all__ = ["billing_periods", "charged_microgrids", "define_demand_charges",
+__all__ = ["charged_microgrids", "define_demand_charges",
            "define_peak_rows"]
 
 
