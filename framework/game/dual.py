@@ -194,7 +194,7 @@ def check_linear(system: System) -> None:
                          "the dual rule (each microgrid's own demand charge is fine)")
 
 
-def _owners(columns: Sequence[Any], model: pyo.Block, players: Sequence[str]) -> np.ndarray:
+def owners(columns: Sequence[Any], model: pyo.Block, players: Sequence[str]) -> np.ndarray:
     """Per column its owner: the microgrid's position, or ``STATION_OWNER`` for the
     variables indexed by the storages (capacities, a pooled station's cells, the cells'
     annual cost with a cycle life) unless the storage is a microgrid's own battery."""
@@ -262,7 +262,7 @@ def _ageing_prices(rows: Sequence[int], y: np.ndarray, a: sp.csr_array, priced: 
     return prices, float((prices.mean(axis=1) * weight).sum() / weight.sum())
 
 
-def _constants(system: System, data: list, arch: str, players: Sequence[str],
+def microgrid_constants(system: System, data: list, arch: str, players: Sequence[str],
                offset: float) -> np.ndarray:
     """Each microgrid's constant in the objective (curtailment of what is available): the
     constant of its own model (the grand model restricted to it); zeros when there is none."""
@@ -294,7 +294,7 @@ def _solve_grand(system: System, scenarios: xr.Dataset, players: tuple[str, ...]
                          f" on the grand coalition; the prices need an optimal LP")
     sol = h.getSolution()
     z, y = np.asarray(sol.col_value), np.asarray(sol.row_dual)
-    owner = _owners(form.columns, model, players)
+    owner = owners(form.columns, model, players)
     n = len(players)
     # owner matrix: column -> microgrid (0..n-1) or station (n)
     slot = np.where(owner == STATION_OWNER, n, owner)
@@ -323,7 +323,7 @@ def _solve_grand(system: System, scenarios: xr.Dataset, players: tuple[str, ...]
     # mu_r a_rj z_j summed by family and owner; a charge is minus that (HiGHS: d = c - A'y)
     use = which @ (sp.diags_array(y[coupling]) @ a[coupling] @ sp.diags_array(z)) @ own
     charge = -np.asarray(use.todense())
-    own_cost = np.asarray(own.T @ (cost * z)) + np.r_[_constants(
+    own_cost = np.asarray(own.T @ (cost * z)) + np.r_[microgrid_constants(
         system, data, arch, players, float(form.c_offset[0])), 0.0]
     residual = own_cost[n] + charge[:, n].sum()
     days, dt = system.planning.days_per_year, float(scenarios.attrs["step_h"])

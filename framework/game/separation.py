@@ -236,6 +236,126 @@ def integer_null_space(rows: list[list[int]]) -> list[list[int]]:
     return basis
 
 
+@dataclass(frozen=True)
+class SeparationModel:
+    """The grand coalition's model with a membership binary per microgrid, compiled.
+
+    Attributes
+    ----------
+    lp : highspy.HighsLp
+        ``min annual_cost`` (non-members' ``c0_i`` not included; the membership columns
+        cost 0) over the grand coalition's model, the cut-off rows and ``2 <= sum z <= n - 1``.
+    columns : list
+        The Pyomo variable of each column.
+    offset : float
+        The objective's constant.
+    model : pyomo block
+        The model compiled (its ``member`` variable holds the binaries).
+    z : np.ndarray
+        The column of each microgrid's membership binary.
+    flows : list of (microgrid, column or None, M)
+        The flows whose data-derived big-M is below the system's own limits.
+    architecture : str
+    build_s : float
+        Wall time of building and compiling (s).
+    """
+
+    lp: highspy.HighsLp
+    columns: list
+    offset: float
+    model: Any
+    z: np.ndarray
+    flows: list[tuple[str, int | None, float]]
+    architecture: str
+    build_s: float
+
+
+def separation_model(system: System, scenarios: xr.Dataset) -> SeparationModel | None:
+    """The separation's model of ``system`` (the module docstring), or ``None`` with fewer
+    than three microgrids (no coalition of size 2 to n - 1)."""
+    check_scenarios_match(system, scenarios)
+    arch = shared_architecture(system)
+    players = tuple(system.names)
+    n = len(players)
+    if n < 3:
+        return None
+    start = time.perf_counter()
+    data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
+    m = build_extensive_model(system, data, arch.name)
+    m.member = pyo.Var(players, within=pyo.Binary)
+    m.coalition_size = pyo.Constraint(expr=pyo.inequality(
+        2, pyo.quicksum(m.member[p] for p in players), n - 1))
+    flows: list[tuple[str, Any, float]] = []  # (member, variable, data-derived M)
+    for k, d in enumerate(data):
+        bounds = flow_bounds(system, d, arch)
+        block = m.scenario[k]
+        rows = [(name, i, t) for name in bounds for i in players for t in block.T]
+        block.cut_off = pyo.Constraint(rows, rule=lambda b, name, i, t, bounds=bounds: (
+            getattr(b, name)[i, t] <= bounds[name][i, t] * m.member[i]))
+        limit = flow_bounds(replace(system, microgrids=tuple(
+            replace(mg, import_limit_kw=None, export_limit_kw=None)
+            for mg in system.microgrids)), d, arch, check=False)
+        flows += [(i, getattr(block, name)[i, t], bounds[name][i, t])
+                  for name, i, t in rows if bounds[name][i, t] < limit[name][i, t]]
+    model_lp, columns, offset = to_highs_lp(m)
+    position = {id(v): j for j, v in enumerate(columns)}
+    z = np.array([position[id(m.member[p])] for p in players], dtype=np.int32)
+    return SeparationModel(model_lp, columns, offset, m, z,
+                           [(i, position.get(id(v)), bound) for i, v, bound in flows],
+                           arch.name, time.perf_counter() - start)
+
+
+def add_exclusion(h: highspy.Highs, z: np.ndarray, players: tuple[str, ...],
+                  coalition: frozenset[str]) -> None:
+    """Exclude ``coalition`` from the membership vectors of ``h`` (columns ``z``): the
+    no-good cut ``sum_{i not in C} z_i - sum_{i in C} z_i >= 1 - |C|``."""
+    sign = np.array([-1.0 if p in coalition else 1.0 for p in players])
+    h.addRow(1.0 - len(coalition), lp.INF, len(players), z, sign)
+
+
+def remove_added(h: highspy.Highs, rows: int, cols: int) -> None:
+    """Delete the rows and columns of ``h`` from positions ``rows`` and ``cols`` on."""
+    extra = np.arange(rows, h.getNumRow(), dtype=np.int32)
+    h.deleteRows(extra.size, extra)
+    extra = np.arange(cols, h.getNumCol(), dtype=np.int32)
+    h.deleteCols(extra.size, extra)
+
+
+def add_outside_span(h: highspy.Highs, z: np.ndarray, players: tuple[str, ...],
+                     fixed: list[frozenset[str]]) -> bool:
+    """Restrict the membership vectors of ``h`` (columns ``z``) to those that are not a
+    linear combination of the vectors of ``fixed``; whether a restriction was added (none
+    when ``fixed`` spans everything).
+
+    With ``W`` an integer basis of the vectors orthogonal to ``fixed``
+    (:func:`integer_null_space`), ``z`` is in the span iff ``W_k z = 0`` for every ``k``;
+    outside it some ``|W_k z| >= 1`` (integers), a disjunction with two binaries per ``k``:
+    ``W_k z >= 1 - M (1 - u_k)``, ``W_k z <= -1 + M (1 - w_k)``, ``sum_k u_k + w_k >= 1``.
+    One restriction instead of a no-good cut per coalition of the span (a nucleolus stage
+    whose fixed coalitions span many settled ones)."""
+    basis = integer_null_space([[int(p in c) for p in players] for c in fixed])
+    if not basis:
+        return False
+    n = len(players)
+    first = h.getNumCol()
+    count = 2 * len(basis)
+    h.addCols(count, np.zeros(count), np.zeros(count), np.ones(count), 0,
+              np.array([], dtype=np.int32), np.array([], dtype=np.int32), np.array([]))
+    h.changeColsIntegrality(count, np.arange(first, first + count, dtype=np.int32),
+                            np.full(count, highspy.HighsVarType.kInteger))
+    for k, w in enumerate(basis):
+        w = np.asarray(w, dtype=float)
+        low, high = float(-w[w < 0].sum()), float(w[w > 0].sum())  # -min, max of W_k z
+        u, v = first + 2 * k, first + 2 * k + 1
+        h.addRow(-low, lp.INF, n + 1, np.r_[z, u].astype(np.int32),
+                 np.r_[w, -(1.0 + low)])  # W_k z >= 1 - (1 + low)(1 - u)
+        h.addRow(-lp.INF, high, n + 1, np.r_[z, v].astype(np.int32),
+                 np.r_[w, 1.0 + high])  # W_k z <= -1 + (1 + high)(1 - v)
+    h.addRow(1.0, lp.INF, count, np.arange(first, first + count, dtype=np.int32),
+             np.ones(count))
+    return True
+
+
 class Separator:
     """The separation MILP of one system, compiled once and solved for many allocations.
 
@@ -252,40 +372,17 @@ class Separator:
 
     def __init__(self, system: System, scenarios: xr.Dataset, no_storage: Mapping[str, float],
                  threads: int | None = None) -> None:
-        check_scenarios_match(system, scenarios)
-        arch = shared_architecture(system)
         self.players = tuple(system.names)
         self.no_storage = np.array([float(no_storage[p]) for p in self.players])
-        n = len(self.players)
         self.h: highspy.Highs | None = None
         self.excluded: list[frozenset[str]] = []
         self.span: list[frozenset[str]] = []
-        if n < 3:
+        form = separation_model(system, scenarios)
+        if form is None:
             return
-        start = time.perf_counter()
-        data = [scenario_data(scenarios, k) for k in range(scenarios.sizes["scenario"])]
-        m = build_extensive_model(system, data, arch.name)
-        m.member = pyo.Var(self.players, within=pyo.Binary)
-        m.coalition_size = pyo.Constraint(expr=pyo.inequality(
-            2, pyo.quicksum(m.member[p] for p in self.players), n - 1))
-        flows: list[tuple[str, Any, float]] = []  # (member, variable, data-derived M)
-        for k, d in enumerate(data):
-            bounds = flow_bounds(system, d, arch)
-            block = m.scenario[k]
-            rows = [(name, i, t) for name in bounds for i in self.players for t in block.T]
-            block.cut_off = pyo.Constraint(rows, rule=lambda b, name, i, t, bounds=bounds: (
-                getattr(b, name)[i, t] <= bounds[name][i, t] * m.member[i]))
-            limit = flow_bounds(replace(system, microgrids=tuple(
-                replace(mg, import_limit_kw=None, export_limit_kw=None)
-                for mg in system.microgrids)), d, arch, check=False)
-            flows += [(i, getattr(block, name)[i, t], bounds[name][i, t])
-                            for name, i, t in rows if bounds[name][i, t] < limit[name][i, t]]
-        model_lp, columns, self.offset = to_highs_lp(m)
-        position = {id(v): j for j, v in enumerate(columns)}
-        self.z = np.array([position[id(m.member[p])] for p in self.players], dtype=np.int32)
-        self._flow_cols = [(i, position.get(id(v)), bound) for i, v, bound in flows]
+        self.offset, self.z, self._flow_cols = form.offset, form.z, form.flows
         self.h = lp.new_highs(threads)
-        self.h.passModel(model_lp)
+        self.h.passModel(form.lp)
         self.h.setOptionValue("mip_improving_solution_save", True)
         self.h.setOptionValue("mip_rel_gap", 0.0)
         for option, value in TUNING.items():
@@ -293,64 +390,34 @@ class Separator:
         self.base_rows = self.h.getNumRow()
         self.base_cols = self.h.getNumCol()
         log.info("separation MILP of %d microgrids (%s): %d columns, %d rows, built in %.1f s",
-                 n, arch.name, model_lp.num_col_, model_lp.num_row_,
-                 time.perf_counter() - start)
+                 len(self.players), form.architecture, form.lp.num_col_, form.lp.num_row_,
+                 form.build_s)
 
     def exclude(self, coalitions: Iterable[frozenset[str]]) -> None:
-        """Exclude these coalitions from every later separation (a no-good cut each:
-        ``sum_{i not in C} z_i - sum_{i in C} z_i >= 1 - |C|``)."""
+        """Exclude these coalitions from every later separation (a no-good cut each,
+        :func:`add_exclusion`)."""
         for c in coalitions:
             c = frozenset(c)
             if self.h is None or c in self.excluded:
                 continue
-            sign = np.array([-1.0 if p in c else 1.0 for p in self.players])
-            self.h.addRow(1.0 - len(c), lp.INF, len(self.players), self.z, sign)
+            add_exclusion(self.h, self.z, self.players, c)
             self.excluded.append(c)
 
     def clear(self) -> None:
         """Remove every exclusion and the span restriction."""
         if self.h is not None and (self.excluded or self.span):
-            rows = np.arange(self.base_rows, self.h.getNumRow(), dtype=np.int32)
-            self.h.deleteRows(rows.size, rows)
-            cols = np.arange(self.base_cols, self.h.getNumCol(), dtype=np.int32)
-            self.h.deleteCols(cols.size, cols)
+            remove_added(self.h, self.base_rows, self.base_cols)
         self.excluded, self.span = [], []
 
     def outside_span(self, fixed: Iterable[frozenset[str]]) -> None:
         """Search only the coalitions whose membership vector is not a linear combination
-        of those of ``fixed`` (replaces every earlier restriction and exclusion).
-
-        With ``W`` an integer basis of the vectors orthogonal to ``fixed``
-        (:func:`integer_null_space`), ``z`` is in the span iff ``W_k z = 0`` for every ``k``;
-        outside it some ``|W_k z| >= 1`` (integers), a disjunction with two binaries per
-        ``k``: ``W_k z >= 1 - M (1 - u_k)``, ``W_k z <= -1 + M (1 - w_k)``,
-        ``sum_k u_k + w_k >= 1``. One restriction instead of a no-good cut per coalition
-        of the span (a nucleolus stage whose fixed coalitions span many settled ones)."""
+        of those of ``fixed`` (replaces every earlier restriction and exclusion;
+        :func:`add_outside_span`)."""
         self.clear()
         fixed = [frozenset(c) for c in fixed]
-        if self.h is None or not fixed:
-            return
-        basis = integer_null_space([[int(p in c) for p in self.players] for c in fixed])
-        if not basis:
-            return
-        h, n = self.h, len(self.players)
-        first = h.getNumCol()
-        count = 2 * len(basis)
-        h.addCols(count, np.zeros(count), np.zeros(count), np.ones(count), 0,
-                  np.array([], dtype=np.int32), np.array([], dtype=np.int32), np.array([]))
-        h.changeColsIntegrality(count, np.arange(first, first + count, dtype=np.int32),
-                                np.full(count, highspy.HighsVarType.kInteger))
-        for k, w in enumerate(basis):
-            w = np.asarray(w, dtype=float)
-            low, high = float(-w[w < 0].sum()), float(w[w > 0].sum())  # -min, max of W_k z
-            u, v = first + 2 * k, first + 2 * k + 1
-            h.addRow(-low, lp.INF, n + 1, np.r_[self.z, u].astype(np.int32),
-                     np.r_[w, -(1.0 + low)])  # W_k z >= 1 - (1 + low)(1 - u)
-            h.addRow(-lp.INF, high, n + 1, np.r_[self.z, v].astype(np.int32),
-                     np.r_[w, 1.0 + high])  # W_k z <= -1 + (1 + high)(1 - v)
-        h.addRow(1.0, lp.INF, count, np.arange(first, first + count, dtype=np.int32),
-                 np.ones(count))
-        self.span = fixed
+        if self.h is not None and fixed and add_outside_span(self.h, self.z, self.players,
+                                                             fixed):
+            self.span = fixed
 
     def separate(self, allocation: Mapping[str, float], time_limit_s: float | None = None,
                  abs_gap: float = 1e-6, level: float | None = None,
