@@ -1,12 +1,12 @@
 """Least core, nucleolus and core check by constraint generation: no enumeration of coalitions.
 
 The enumeration rules of :mod:`framework.game.rules` need all ``2^n - 1`` coalition values.
-Here a master LP holds only the coalitions found so far, and the exact separation of
-:mod:`framework.game.separation` (one MILP over the grand coalition's model) finds the
-coalition with the largest excess for the master's allocation; its exact value ``v(C)`` is
-solved as an LP (:func:`framework.game.values.coalition_values`: cached, spread over MPI
-ranks) and added to the master, until the separation's dual bound proves that no coalition
-is violated. Every singleton and the grand coalition are solved up front (a singleton has
+Here a master LP holds only the coalitions found so far, and an exact separation finds the
+coalition with the largest excess for the master's allocation (by Lagrangian cuts,
+:mod:`framework.game.cuts`, the default, or one MILP over the grand coalition's model,
+:mod:`framework.game.separation`); its exact value ``v(C)`` is solved as an LP
+(:func:`framework.game.values.coalition_values`: cached, spread over MPI ranks) and added to
+the master, until the separation's bound proves that no coalition is violated. Every singleton and the grand coalition are solved up front (a singleton has
 its own battery, so it is checked against ``v({i})`` directly, never by the separation).
 
 * :func:`least_core_generation`: ``min eps`` s.t. ``x(N) = v(N)``, ``x_i <= v({i}) + eps``,
@@ -19,7 +19,7 @@ its own battery, so it is checked against ``v({i})`` directly, never by the sepa
 
 A run that stops at a time or iteration limit is not certified; it reports what it proved:
 the master's value is a lower bound (a relaxation), the largest excess of the master's
-allocation, bounded by the separation's dual bound, an upper bound.
+allocation, bounded by the separation's bound, an upper bound.
 
 MPI: every rank calls these functions; rank 0 solves the master LPs; with two ranks or more
 each separation is split in two halves (the coalitions without and with one microgrid),
@@ -41,6 +41,7 @@ import xarray as xr
 
 from framework.errors import InputError, SolveError
 from framework.game import rules as r
+from framework.game.cuts import CutSeparator
 from framework.game.dual import dual_allocation
 from framework.game.separation import Separation, Separator, no_storage_costs
 from framework.game.values import coalition_values, world
@@ -49,6 +50,13 @@ from framework.system import System
 log = logging.getLogger(__name__)
 
 Coalition = frozenset[str]
+
+#: A nucleolus stage closes when its value is proven within this fraction of the tolerance.
+STAGE_PRECISION = 0.01
+
+#: The separations: Lagrangian cuts (:mod:`framework.game.cuts`) or one MILP
+#: (:class:`framework.game.separation.Separator`).
+SEPARATORS = {"cuts": CutSeparator, "milp": Separator}
 
 
 @dataclass(frozen=True)
@@ -78,11 +86,11 @@ class GenerationResult:
         Coalition values solved by this run (not from the cache), singletons and the grand
         coalition and the no-storage costs included.
     iterations : int
-        Separation MILPs solved.
+        Separations solved.
     stages : int
         Nucleolus stages (1 for the least core).
     wall_s, separation_s, values_s : float
-        Wall time of the run, of the separation MILPs and of the coalition values (s).
+        Wall time of the run, of the separations and of the coalition values (s).
     """
 
     rule: str
@@ -156,7 +164,8 @@ class _Run:
     separation_s: float = 0.0
     values_s: float = 0.0
     stopped: str = ""
-    separator: Separator | None = None
+    separation: str = "cuts"
+    separator: Separator | CutSeparator | None = None
 
     def __post_init__(self) -> None:
         self.start = time.perf_counter()
@@ -175,7 +184,8 @@ class _Run:
                                             cache_dir=self.cache_dir, comm=self.comm)
             self.solved += stats.solved
             if self.comm.Get_rank() < 2:
-                self.separator = Separator(self.system, self.scenarios, alone)
+                self.separator = SEPARATORS[self.separation](self.system, self.scenarios,
+                                                             alone)
         self.values_s = time.perf_counter() - start
         self.scale = max(1.0, max(abs(v) for v in self.values.values()))
         self.tol = self.rel_tol * self.scale
@@ -201,21 +211,23 @@ class _Run:
             self.stopped = "iteration limit"
         return bool(self.stopped)
 
-    def separate(self, x: Mapping[str, float], level: float | None = None) -> Separation:
+    def separate(self, x: Mapping[str, float], level: float | None = None,
+                 gap: float | None = None) -> Separation:
         """Rank 0: the separation for ``x`` within the time left (only excesses above
-        ``level`` matter, see :meth:`Separator.separate`). On two ranks or more the search
-        is split: rank 0 searches the coalitions without the split member, rank 1 those
-        with it (:func:`split_member`), and the two halves are merged."""
+        ``level`` matter, see :meth:`Separator.separate`; ``gap``: its absolute gap, default
+        a quarter of the tolerance). On two ranks or more the search is split: rank 0
+        searches the coalitions without the split member, rank 1 those with it
+        (:func:`split_member`), and the two halves are merged."""
         assert self.separator is not None
         left = self.remaining()
         limit = None if left is None else max(left, 1.0)
+        gap = self.tol / 4 if gap is None else gap
         if self.comm.Get_size() == 1:
-            sep = self.separator.separate(x, limit, abs_gap=self.tol / 4, level=level)
+            sep = self.separator.separate(x, limit, abs_gap=gap, level=level)
         else:
             member = split_member(x, self.separator)
-            self.comm.bcast(("separate", (dict(x), limit, self.tol / 4, level, member)),
-                            root=0)
-            own = self.separator.separate(x, limit, abs_gap=self.tol / 4, level=level,
+            self.comm.bcast(("separate", (dict(x), limit, gap, level, member)), root=0)
+            own = self.separator.separate(x, limit, abs_gap=gap, level=level,
                                           fix=(member, False))
             sep = merge(own, self.comm.recv(source=1))
         self.iterations += 1
@@ -324,6 +336,13 @@ class _Run:
                                 self.values_s)
 
 
+def _separation(name: str) -> str:
+    """``name`` if it is a separation (:data:`SEPARATORS`), else an :class:`InputError`."""
+    if name not in SEPARATORS:
+        raise InputError(f"separation: expected one of {sorted(SEPARATORS)}, got {name!r}")
+    return name
+
+
 def split_member(x: Mapping[str, float], separator: Separator) -> str:
     """The microgrid a split search branches on: the one whose ``x_i - c0_i`` (its weight in
     the separation's objective) is the median, so that neither half holds all the
@@ -339,7 +358,8 @@ def merge(a: Separation, b: Separation) -> Separation:
     if b.excess > a.excess:
         a, b = b, a  # a: the better incumbent
     statuses = {a.status, b.status} - {"infeasible"} or {"infeasible"}  # a half can be empty
-    status = next(s for s in ("time_limit", "interrupted", "optimal", "infeasible")
+    status = next(s for s in ("time_limit", "interrupted", "violated", "optimal",
+                              "infeasible")
                   if s in statuses)
     found: dict[Coalition, float] = dict(b.candidates)
     for c, e in a.candidates:
@@ -360,8 +380,8 @@ def _violated(sep: Separation, level: float, known: set[Coalition]) -> list[Coal
 
 def _stuck(run: _Run, sep: Separation) -> None:
     """The separation proved no new coalition violated but its bound is still open: a limit
-    stopped it, or (optimal) the master and the MILP disagree within their tolerances."""
-    if sep.status != "optimal":
+    stopped it, or the master and the separation disagree within their tolerances."""
+    if sep.status in ("time_limit", "interrupted"):
         run.stopped = run.stopped or "time limit"
     else:
         log.warning("separation: bound %.9g above the master's level but no new violated "
@@ -373,7 +393,7 @@ def least_core_generation(system: System, scenarios: xr.Dataset, *,
                           reference: Mapping[str, float] | None = None,
                           cache_dir: Any = None, comm: Any = None,
                           time_limit_s: float | None = None, max_iterations: int | None = None,
-                          rel_tol: float = 1e-6) -> GenerationResult:
+                          rel_tol: float = 1e-6, separation: str = "cuts") -> GenerationResult:
     """The least core by constraint generation (see the module docstring).
 
     Parameters
@@ -389,15 +409,19 @@ def least_core_generation(system: System, scenarios: xr.Dataset, *,
     cache_dir, comm
         As for :func:`framework.game.values.coalition_values`.
     time_limit_s : float, optional
-        Wall-time limit of the whole run; the separation MILPs get what is left.
+        Wall-time limit of the whole run; the separations get what is left.
     max_iterations : int, optional
         Limit on the number of separations.
     rel_tol : float
         Tolerance relative to ``max(1, max |v|)`` over the singletons and the grand
         coalition: a coalition is violated when its excess exceeds the master's level by
-        more (the MILP's absolute gap is a quarter of it).
+        more (the separation's absolute gap is a quarter of it).
+    separation : {"cuts", "milp"}
+        The separation: Lagrangian cuts (:class:`framework.game.cuts.CutSeparator`) or one
+        MILP (:class:`framework.game.separation.Separator`).
     """
-    run = _Run(system, scenarios, cache_dir, comm, time_limit_s, max_iterations, rel_tol)
+    run = _Run(system, scenarios, cache_dir, comm, time_limit_s, max_iterations, rel_tol,
+               separation=_separation(separation))
     return run.collective(lambda: _least_core(run, reference))
 
 
@@ -476,7 +500,8 @@ def _least_core(run: _Run, reference: Mapping[str, float] | None) -> GenerationR
 def nucleolus_generation(system: System, scenarios: xr.Dataset, *, cache_dir: Any = None,
                          comm: Any = None, time_limit_s: float | None = None,
                          max_iterations: int | None = None, rel_tol: float = 1e-6,
-                         imputations: bool | None = None) -> GenerationResult:
+                         imputations: bool | None = None, separation: str = "cuts"
+                         ) -> GenerationResult:
     """The nucleolus by its sequence of LPs, each stage with constraint generation.
 
     The definition is that of :func:`framework.game.rules.nucleolus` (the same imputation
@@ -490,7 +515,8 @@ def nucleolus_generation(system: System, scenarios: xr.Dataset, *, cache_dir: An
     determine ``x``. ``epsilon`` is ``t_1``, the least-core value.
     Parameters as :func:`least_core_generation`.
     """
-    run = _Run(system, scenarios, cache_dir, comm, time_limit_s, max_iterations, rel_tol)
+    run = _Run(system, scenarios, cache_dir, comm, time_limit_s, max_iterations, rel_tol,
+               separation=_separation(separation))
     dual = _dual_in_core(system, scenarios, cache_dir, run.comm, time_limit_s)
     return run.collective(lambda: _nucleolus(run, imputations, dual))
 
@@ -551,6 +577,11 @@ def _nucleolus(run: _Run, imputations: bool | None,
             log.warning("nucleolus: no imputation (sum of standalone costs below v(N)); "
                         "returning the pre-nucleolus")
     tol = run.rel_tol
+    # a stage closes when its value is proven within ``close``, a fraction of the tolerance:
+    # the error of each stage's value reaches the coalitions spanned by the fixed ones (one
+    # spanned by two fixed coalitions carries both), so the final allocation's excesses
+    # stay within the tolerance of the core check
+    close = run.tol * STAGE_PRECISION
     # stage 1's value (the least-core value) is at most the dual allocation's largest
     # excess, max(0, x_i - v({i})), where that allocation is an imputation (or imputations
     # are not required): the stage ends as soon as the master reaches it
@@ -597,7 +628,7 @@ def _nucleolus(run: _Run, imputations: bool | None,
             if run.separator is None:
                 stage_upper = -math.inf
                 break
-            if inner is not None and inner <= t * s + run.tol:
+            if inner is not None and inner <= t * s + close:
                 stage_upper = inner  # the master's value is proven optimal: the stage ends
                 log.info("nucleolus stage %d: t %.6g reaches the dual allocation's bound "
                          "%.6g", stages, t * s, inner)
@@ -605,8 +636,8 @@ def _nucleolus(run: _Run, imputations: bool | None,
             if run.out_of_budget():
                 certified = False
                 break
-            level = t * s + run.tol
-            sep = run.separate(alloc, level=level - run.tol / 2)
+            level = t * s + close
+            sep = run.separate(alloc, level=level - close / 2, gap=close / 4)
             stage_upper = sep.bound
             log.info("nucleolus stage %d iteration %d: t %.6g, excess %.6g (bound %.6g) of %s",
                      stages, run.iterations, t * s, sep.excess, sep.bound,
@@ -658,7 +689,7 @@ def _nucleolus(run: _Run, imputations: bool | None,
 def core_check_generation(system: System, scenarios: xr.Dataset,
                           allocation: Mapping[str, float], *, cache_dir: Any = None,
                           comm: Any = None, time_limit_s: float | None = None,
-                          rel_tol: float = 1e-6) -> CoreCheck:
+                          rel_tol: float = 1e-6, separation: str = "cuts") -> CoreCheck:
     """Check ``allocation`` against every coalition without enumerating them.
 
     Singletons are compared with ``v({i})``, the grand coalition with ``v(N)``, and the
@@ -672,7 +703,8 @@ def core_check_generation(system: System, scenarios: xr.Dataset,
     if missing:
         raise InputError(f"allocation: expected a cost share for every microgrid, missing "
                          f"{missing}")
-    run = _Run(system, scenarios, cache_dir, comm, time_limit_s, None, rel_tol)
+    run = _Run(system, scenarios, cache_dir, comm, time_limit_s, None, rel_tol,
+               separation=_separation(separation))
     return run.collective(lambda: _core_check(run, allocation))
 
 
