@@ -41,7 +41,8 @@ def cmd_allocate(args: argparse.Namespace) -> None:
     ds = allocate(system, scenarios, rules, method=args.method, cache_dir=args.cache,
                   n_permutations=args.permutations, seed=args.seed,
                   time_limit_s=args.time_limit,
-                  generation_time_limit_s=args.generation_time_limit, **tolerance)
+                  generation_time_limit_s=args.generation_time_limit,
+                  separation=args.separation, **tolerance)
     if not root:
         return
     emit(args, ds, allocation_summary, allocation_table)

@@ -213,8 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "singletons with their own storage), then allocation rules with "
                 "individual-rationality and core checks. Up to 8 microgrids every coalition "
                 "is solved (enumeration); above, the nucleolus, the least core and the core "
-                "checks come from constraint generation (a MILP finds the most violated "
-                "coalition, docs/allocation.md). Under 'mpiexec -n N' the coalition solves "
+                "checks come from constraint generation (a separation finds the most "
+                "violated coalition, docs/allocation.md). Under 'mpiexec -n N' the coalition solves "
                 "are spread over the ranks.")
     _add_game_inputs(p)
     p.add_argument("--rules", default=None, help="comma-separated rules among shapley, "
@@ -224,9 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of shapley)")
     p.add_argument("--method", choices=("auto", "enumeration", "generation"), default="auto",
                    help="enumeration: all 2^n - 1 coalitions; generation: only those a "
-                   "separation MILP proves necessary, with every rule's core check certified "
+                   "separation proves necessary, with every rule's core check certified "
                    "by it (exact shapley refused: use sampled_shapley); auto: enumeration up "
                    "to 8 microgrids (default)")
+    p.add_argument("--separation", choices=("cuts", "milp"), default="cuts",
+                   help="generation's separation: Lagrangian cuts, a small master over the "
+                   "memberships with one LP per coalition it proposes (default), or one MILP "
+                   "over the grand coalition's model; both exact")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="folder caching coalition values (a rerun solves nothing again)")
     p.add_argument("--permutations", type=int, default=200,

@@ -69,9 +69,9 @@ FULL_GAME_RULES = ("shapley", "nucleolus", "least_core")
 GENERATED_RULES = ("nucleolus", "least_core")
 METHODS = ("auto", "enumeration", "generation")
 #: ``method="auto"`` enumerates all 2^n - 1 coalitions up to this many microgrids and
-#: generates them above: at 8 both take about a minute on the scaled default system (4
-#: clustered days; studies/benchmarks/allocation_generation.py), and enumeration doubles
-#: with every microgrid more.
+#: generates them above: enumeration gives the exact Shapley value, and at 8 it takes
+#: under a minute on the scaled default system (4 clustered days;
+#: studies/benchmarks/allocation_generation.py), doubling with every microgrid more.
 ENUMERATION_MAX = 8
 
 
@@ -106,7 +106,8 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
              tolerance: float | None = None, rel_tolerance: float | None = None,
              stratified: bool | None = None, method: str = "auto",
              time_limit_s: float | None = None,
-             generation_time_limit_s: float | None = None) -> xr.Dataset:
+             generation_time_limit_s: float | None = None,
+             separation: str = "cuts") -> xr.Dataset:
     """Coalition values of ``system`` on ``scenarios``, then the allocation rules.
 
     Coalitions of two or more share ``system.planning.shared_architecture`` (``accounts``
@@ -138,15 +139,18 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
         How the nucleolus, the least core and the core checks are found: from all
         ``2^n - 1`` coalition values, or by constraint generation
         (:mod:`framework.game.generation`: a master LP over the coalitions found so far and
-        a MILP that finds the most violated one; each rule's core check is certified by
-        that MILP). ``auto``: enumeration up to :data:`ENUMERATION_MAX` microgrids. Under
-        generation the exact ``shapley`` is refused (it needs every coalition): use
-        ``sampled_shapley``.
+        a separation that finds the most violated one; each rule's core check is certified
+        by that separation). ``auto``: enumeration up to :data:`ENUMERATION_MAX`
+        microgrids. Under generation the exact ``shapley`` is refused (it needs every
+        coalition): use ``sampled_shapley``.
     time_limit_s : float, optional
         HiGHS time limit per coalition solve.
     generation_time_limit_s : float, optional
         Time limit of each generation run (least core, nucleolus, each core check); a run
         that reaches it reports what it proved (``certified`` false).
+    separation : {"cuts", "milp"}
+        Generation's separation: Lagrangian cuts (:mod:`framework.game.cuts`, the default)
+        or one MILP (:class:`framework.game.separation.Separator`); both are exact.
 
     Returns
     -------
@@ -186,7 +190,7 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
                                   n_permutations, seed, confidence, stratified).estimate
                 if orders else None)
             generated = _generation(system, scenarios, rules, parts, folder, comm,
-                                    generation_time_limit_s, reference)
+                                    generation_time_limit_s, reference, separation)
         values = merge_values(parts)
         dual = dual_allocation(system, scenarios, standalone=False, cache_dir=folder,
                                comm=comm, time_limit_s=time_limit_s) if "dual" in rules \
@@ -198,8 +202,9 @@ def allocate(system: System, scenarios: xr.Dataset, rules: Sequence[str] = RULES
             ds = _with_core_checks(ds, {x: core_check_generation(
                 system, scenarios, dict(zip(players, map(float, ds["allocation"].sel(
                     rule=x).values))), cache_dir=folder, comm=comm,
-                time_limit_s=generation_time_limit_s) for x in rules})
-            ds.attrs["core_check"] = _certificate(ds)
+                time_limit_s=generation_time_limit_s, separation=separation) for x in rules})
+            ds.attrs["core_check"] = _certificate(ds, separation)
+            ds.attrs["separation"] = separation
     ds.attrs["allocation_method"] = "generation" if generate else "enumeration"
     stats = values.stats
     ds.attrs = {**provenance(system, scenarios, "allocation", rules=list(rules),
@@ -236,12 +241,13 @@ def _cache(cache_dir: str | Path | None, comm: Any) -> Iterator[str | Path]:
 
 def _generation(system: System, scenarios: xr.Dataset, rules: Sequence[str],
                 parts: list[CoalitionValues], cache_dir: str | Path, comm: Any,
-                time_limit_s: float | None, reference: Mapping[str, float] | None
-                ) -> dict[str, GenerationResult]:
+                time_limit_s: float | None, reference: Mapping[str, float] | None,
+                separation: str) -> dict[str, GenerationResult]:
     """Least core (the point nearest ``reference``, see
     :func:`~framework.game.generation.least_core_generation`) and nucleolus by generation;
     the values of the coalitions generated join ``parts``."""
-    kwargs = {"cache_dir": cache_dir, "comm": comm, "time_limit_s": time_limit_s}
+    kwargs = {"cache_dir": cache_dir, "comm": comm, "time_limit_s": time_limit_s,
+              "separation": separation}
     results: dict[str, GenerationResult] = {}
     if "least_core" in rules:
         results["least_core"] = least_core_generation(system, scenarios, reference=reference,
@@ -255,11 +261,16 @@ def _generation(system: System, scenarios: xr.Dataset, rules: Sequence[str],
     return results
 
 
-def _certificate(ds: xr.Dataset) -> str:
+#: What each separation is, in the table's words.
+SEPARATION_WORDS = {"cuts": "Lagrangian cuts over every coalition",
+                    "milp": "a MILP over every coalition"}
+
+
+def _certificate(ds: xr.Dataset, separation: str) -> str:
     """What the core checks of a generated allocation prove, in words."""
     undecided = [str(x) for x, k in zip(ds["rule"].values, ds["core_check_certified"].values)
                  if not k]
-    return ("certified by separation (a MILP over every coalition)" if not undecided else
+    return (f"certified by separation ({SEPARATION_WORDS[separation]})" if not undecided else
             f"by separation; not certified for {undecided} (a limit was reached: "
             "max_excess_upper bounds their excess)")
 
@@ -469,6 +480,7 @@ def allocation_summary(ds: xr.Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {
         "method": ds.attrs.get("method"),
         "allocation_method": ds.attrs.get("allocation_method", "enumeration"),
+        "separation": ds.attrs.get("separation"),
         "certified": not not_certified(ds),
         "not_certified_because": not_certified(ds) or None,
         "architecture": str(ds.attrs["architecture"]),
@@ -598,7 +610,7 @@ def allocation_table(ds: xr.Dataset) -> str:
         if f"{x}_generation" in ds.attrs:
             g = json.loads(ds.attrs[f"{x}_generation"])
             lines.append(f"  {x} by generation: {g['coalitions']} coalitions generated, "
-                         f"{g['iterations']} separation MILPs, {g['wall_s']:.1f} s, "
+                         f"{g['iterations']} separations, {g['wall_s']:.1f} s, "
                          + ("certified" if g["certified"] else
                             f"NOT CERTIFIED ({g['stopped']})"))
     return "\n".join(lines)

@@ -427,12 +427,18 @@ def test_cli_allocate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
                  "--cache", str(tmp_path / "cache"), "-o", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["allocation_method"] == "generation" and summary["certified"] is True
+    assert summary["separation"] == "cuts"
     assert set(summary["rules"]) == {"sampled_shapley", "nucleolus", "least_core", "dual",
                                      "proportional_cost", "proportional_energy"}
     assert summary["rules"]["nucleolus"]["core_check_certified"] is True
     assert main(["allocate", str(system), "-s", str(scen), "--method", "generation",
                  "--rules", "shapley", "-o", str(tmp_path / "x.nc")]) == 2
     assert "sampled_shapley" in capsys.readouterr().err
+    assert main(["-q", "allocate", str(system), "-s", str(scen), "--method", "generation",
+                 "--separation", "milp", "--rules", "nucleolus", "--cache",
+                 str(tmp_path / "cache"), "-o", str(tmp_path / "milp.nc"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["separation"] == "milp" and summary["certified"] is True
 
 
 MPI_SCRIPT = """
@@ -500,20 +506,25 @@ def test_allocate_by_generation_equals_enumeration(tmp_path: Path) -> None:
     rules = ["nucleolus", "least_core", "dual", "proportional_cost"]
     cache = tmp_path / "cache"
     full = allocate(system, scenarios, rules, method="enumeration", cache_dir=cache)
-    gen = allocate(system, scenarios, rules, method="generation", cache_dir=cache)
-    assert gen.sizes["coalition"] < full.sizes["coalition"] == 15
     scale = float(abs(full["coalition_cost"]).max())
-    assert gen["allocation"].sel(rule="nucleolus").values == pytest.approx(
-        full["allocation"].sel(rule="nucleolus").values, abs=1e-6 * scale)
-    assert gen.attrs["least_core_epsilon"] == pytest.approx(
-        full.attrs["least_core_epsilon"], abs=1e-6 * scale)
-    assert gen["in_core"].values.tolist() == full["in_core"].values.tolist()
-    assert gen["max_excess"].values == pytest.approx(full["max_excess"].values,
-                                                     abs=1e-5 * scale)
-    assert gen["core_check_certified"].values.tolist() == [1] * 4
-    assert gen.attrs["core_check"] == "certified by separation (a MILP over every coalition)"
+    for separation, words in (("cuts", "Lagrangian cuts"), ("milp", "a MILP")):
+        gen = allocate(system, scenarios, rules, method="generation", cache_dir=cache,
+                       separation=separation)
+        assert gen.sizes["coalition"] < full.sizes["coalition"] == 15
+        assert gen["allocation"].sel(rule="nucleolus").values == pytest.approx(
+            full["allocation"].sel(rule="nucleolus").values, abs=1e-6 * scale)
+        assert gen.attrs["least_core_epsilon"] == pytest.approx(
+            full.attrs["least_core_epsilon"], abs=1e-6 * scale)
+        assert gen["in_core"].values.tolist() == full["in_core"].values.tolist()
+        assert gen["max_excess"].values == pytest.approx(full["max_excess"].values,
+                                                         abs=1e-5 * scale)
+        assert gen["core_check_certified"].values.tolist() == [1] * 4
+        assert gen.attrs["core_check"] == (f"certified by separation ({words} over every "
+                                           f"coalition)")
+        assert gen.attrs["separation"] == separation
     summary = allocation_summary(gen)
     assert summary["rules"]["nucleolus"]["generation"]["certified"] is True
+    assert summary["separation"] == "milp" and allocation_summary(full)["separation"] is None
     assert "nucleolus by generation:" in allocation_table(gen)
     with pytest.raises(InputError, match="rule shapley: the exact Shapley value needs all 15"):
         allocate(system, scenarios, ["shapley"], method="generation")
