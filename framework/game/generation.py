@@ -653,6 +653,13 @@ def _nucleolus(run: _Run, imputations: bool | None,
                 known.update(new)
                 free += new
             elif not spanned:
+                if sep.status == "optimal" and sep.bound <= t * s + run.tol:
+                    # nothing new above the level, yet the bound is: the separation's own
+                    # accuracy (a MILP's feasibility tolerance through its big-Ms) is coarser
+                    # than ``close``; the stage closes at the tolerance
+                    log.info("nucleolus stage %d: closed at the separation's accuracy, bound "
+                             "%.6g for t %.6g", stages, sep.bound, t * s)
+                    break
                 _stuck(run, sep)
                 certified = False
                 break

@@ -107,10 +107,11 @@ class Separation:
         (``-inf`` when none is eligible).
     status : str
         ``optimal`` (``bound - excess`` within the absolute gap), ``time_limit``,
-        ``interrupted``, ``infeasible`` (every eligible coalition excluded) or ``none``
-        (fewer than three microgrids: no coalition of size 2 to n - 1).
+        ``interrupted``, ``infeasible`` (every eligible coalition excluded), ``none``
+        (fewer than three microgrids: no coalition of size 2 to n - 1) or, from the
+        cuts with a level, ``violated`` (stopped at a coalition proven above it).
     solve_s : float
-        Wall time of the MILP (s).
+        Wall time of the separation (s).
     candidates : tuple
         ``(coalition, excess lower bound)`` of the incumbent and of every improving solution
         HiGHS found on the way, best first, each coalition once.

@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from framework.game import coalition_values
 from framework.game.cuts import CutSeparator
+from framework.game.generation import core_check_generation, nucleolus_generation
 from framework.game.separation import no_storage_costs
 from tests.framework.test_game_generation import CASES, community
 
@@ -58,3 +60,28 @@ def test_every_cut_bounds_every_coalition(arch: str, tmp_path: Path) -> None:
         assert bounds[c][k + 1] == pytest.approx(game[c], abs=tol)  # its own cut is exact
     # the cuts are not all exact everywhere: the master has something to learn
     assert any(bounds[c][0] < game[c] - 1e-3 for c in coalitions)
+
+
+def twins(names: str = "abcde") -> tuple[Any, xr.Dataset]:
+    """The community of ``names`` and an identical copy of each microgrid (upper case)."""
+    system, scenarios = community(names)
+    copies = tuple(replace(mg, name=mg.name.upper()) for mg in system.microgrids)
+    twin = scenarios.assign_coords(microgrid=[p.upper() for p in names])
+    return (replace(system, microgrids=system.microgrids + copies),
+            xr.concat([scenarios, twin], dim="microgrid", data_vars="minimal"))
+
+
+def test_identical_microgrids_get_equal_nucleolus_shares(tmp_path: Path) -> None:
+    # the nucleolus is unique, so microgrids identical in data and parameters get equal
+    # shares: 10 microgrids (above the enumeration switch) by generation, with no
+    # enumeration to compare with
+    system, scenarios = twins()
+    nu = nucleolus_generation(system, scenarios, cache_dir=tmp_path)
+    assert nu.certified
+    tol = 1e-6 * max(abs(v) for v in nu.allocation.values()) * len(nu.allocation)
+    for p in "abcde":
+        assert nu.allocation[p] == pytest.approx(nu.allocation[p.upper()], abs=tol)
+    assert len({round(nu.allocation[p], 3) for p in "abcde"}) == 5  # they differ otherwise
+    assert len(nu.coalitions) < 2 ** 10 // 10  # under a tenth of the 1,022
+    check = core_check_generation(system, scenarios, nu.allocation, cache_dir=tmp_path)
+    assert check.certified and check.in_core is True

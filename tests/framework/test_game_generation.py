@@ -198,6 +198,29 @@ def test_stages_close_well_within_the_tolerance(solved: dict, arch: str) -> None
     assert check.in_core is True and check.certified
 
 
+def test_a_separation_coarser_than_the_stage_precision(
+        solved: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a MILP's solution may violate its rows within the feasibility tolerance, so its excess
+    # and bound can overstate a coalition's by a little: here by a tenth of the tolerance,
+    # above a stage's precision (a hundredth). A known coalition then comes back with
+    # nothing new to add; the stage closes at the tolerance instead of stopping uncertified
+    system, scenarios, game, cache = solved["accounts"]
+    tol = REL * scale(game)
+    exact = Separator.separate
+
+    def noisy(self: Separator, *args: Any, **kwargs: Any) -> Any:
+        sep = exact(self, *args, **kwargs)
+        if sep.coalition is None:
+            return sep
+        return replace(sep, excess=sep.excess + tol / 10, bound=sep.bound + tol / 10,
+                       candidates=tuple((c, e + tol / 10) for c, e in sep.candidates))
+
+    monkeypatch.setattr(Separator, "separate", noisy)
+    nu = nucleolus_generation(system, scenarios, cache_dir=cache, separation="milp")
+    assert nu.certified and nu.stopped == ""
+    assert nu.allocation == pytest.approx(nucleolus(game, system.names), abs=tol)
+
+
 def test_core_check_equals_check_allocation(solved: dict) -> None:
     system, scenarios, game, cache = solved["accounts"]
     players = system.names
